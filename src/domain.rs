@@ -1,0 +1,133 @@
+//! Plain data types shared by every stage: feeds, items and item keys. No I/O, no async.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+/// The deduplication key of an item: SHA-256 of its normalized URL (see `dedup`).
+///
+/// Unique across all feeds; the database enforces it with a primary key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemKey(pub [u8; 32]);
+
+impl ItemKey {
+    /// Lower-case hexadecimal form, used in entry ids and logs.
+    pub fn to_hex(&self) -> String {
+        let mut out = String::with_capacity(64);
+        for byte in self.0 {
+            out.push_str(&format!("{byte:02x}"));
+        }
+        out
+    }
+
+    /// Rebuilds a key from the 32 bytes stored in the database.
+    pub fn from_slice(bytes: &[u8]) -> Option<ItemKey> {
+        <[u8; 32]>::try_from(bytes).ok().map(ItemKey)
+    }
+}
+
+impl fmt::Debug for ItemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ItemKey({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for ItemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// A source feed as the admin configured it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSource {
+    /// Unique name chosen by the admin; the feed's identity across restarts.
+    pub name: String,
+    pub url: String,
+    pub region: String,
+    pub tags: Vec<String>,
+}
+
+/// One item as the parser read it from a feed, before cleaning.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawItem {
+    pub title: Option<String>,
+    /// The item's link, resolved against the feed URL.
+    pub link: Option<String>,
+    /// The feed's own identifier for the item (RSS guid, Atom id).
+    pub guid: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    /// HTML (or text) of the summary / description.
+    pub summary: Option<String>,
+    /// HTML of the full content, when the feed carries it.
+    pub content: Option<String>,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+    /// URL of the enclosure or media image.
+    pub image: Option<String>,
+}
+
+/// What a parsed feed says about itself; kept to name the source in `atom:source`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedMeta {
+    pub title: Option<String>,
+    /// The portal's home page, when the feed names it.
+    pub site_link: Option<String>,
+    /// The feed's own id (Atom id); RSS has none.
+    pub id: Option<String>,
+    pub updated: Option<DateTime<Utc>>,
+}
+
+/// A parsed feed: its metadata and its items, in feed order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedFeed {
+    pub meta: FeedMeta,
+    pub items: Vec<RawItem>,
+}
+
+/// An item after cleaning, keyed and ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: ItemKey,
+    /// The normalized URL the key was computed from.
+    pub url: String,
+    pub title: String,
+    pub guid: Option<String>,
+    /// When the portal published it; `None` when the feed did not say.
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub summary: Option<String>,
+    /// Safe HTML of the item text.
+    pub content_html: String,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+    pub image: Option<String>,
+}
+
+/// A stored item joined with the feed it came from, as the emitters need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEntry {
+    pub key: ItemKey,
+    pub url: String,
+    pub title: String,
+    pub published: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub summary: Option<String>,
+    pub content_html: String,
+    pub authors: Vec<String>,
+    pub categories: Vec<String>,
+    pub source: EntrySource,
+}
+
+/// The portal feed an entry came from, for `atom:source`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntrySource {
+    pub feed_name: String,
+    pub feed_url: String,
+    pub region: String,
+    pub title: Option<String>,
+    pub site_link: Option<String>,
+    pub id: Option<String>,
+    pub updated: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,17 @@
+//! kabar: aggregates the news feeds of Indonesian regional portals into one clean,
+//! deduplicated Atom feed. See ARCHITECTURE.md for the code map.
+
+pub mod app;
+pub mod clean;
+pub mod config;
+pub mod dedup;
+pub mod domain;
+pub mod emit;
+pub mod fetch;
+pub mod http;
+pub mod parse;
+pub mod poll;
+pub mod schedule;
+pub mod scheduler;
+pub mod store;
+pub mod text;

@@ -1,0 +1,174 @@
+//! The `kabar` command: parses arguments, sets up logging, and hands off to the library.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kabar::config::{self, Settings};
+use kabar::{app, poll::PollOutcome};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "kabar", version, about = "Aggregates Indonesian regional news feeds into one clean Atom feed")]
+struct Cli {
+    /// Config file.
+    #[arg(long, global = true, env = "KABAR_CONFIG", default_value = "config/kabar.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: poll feeds on their schedules and serve the combined feed.
+    Run,
+    /// Poll every feed (or one) once, now, and print a summary per feed.
+    Poll {
+        /// Poll only the feed with this name.
+        #[arg(long)]
+        feed: Option<String>,
+    },
+    /// Validate the config and print every problem found.
+    CheckConfig,
+    /// Apply database migrations.
+    Migrate,
+    /// Write the combined Atom feed to a file (or standard output).
+    Render {
+        /// Output file; standard output when absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kabar: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kabar: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("KABAR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load(path: &Path) -> anyhow::Result<Settings> {
+    Ok(config::load(path)?)
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig => match config::load(&cli.config) {
+            Ok(settings) => {
+                println!(
+                    "{}: valid, {} feeds",
+                    cli.config.display(),
+                    settings.feeds.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Migrate => {
+            let settings = load(&cli.config)?;
+            let store =
+                kabar::store::Store::connect(&settings.database.url, settings.database.max_connections)
+                    .await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Poll { feed } => {
+            let settings = load(&cli.config)?;
+            let store = app::open_store(&settings).await?;
+            let reports = app::poll_once(&settings, &store, feed.as_deref()).await?;
+            let width = reports.iter().map(|r| r.feed.len()).max().unwrap_or(0);
+            let mut failures = 0;
+            for report in &reports {
+                if matches!(report.outcome, PollOutcome::Failed { .. }) {
+                    failures += 1;
+                }
+                println!("{:width$}  {}", report.feed, report.outcome);
+            }
+            println!("{} feeds polled, {failures} failed", reports.len());
+            Ok(if failures == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Render { output } => {
+            let settings = load(&cli.config)?;
+            let store = app::open_store(&settings).await?;
+            let bytes = app::render_atom(&settings, &store).await?;
+            match output {
+                Some(path) => write_atomically(&path, &bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => std::io::stdout().write_all(&bytes)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run => {
+            let settings = load(&cli.config)?;
+            let store = app::open_store(&settings).await?;
+            let listener = app::bind(&settings).await?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            app::run(settings, store, listener, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes to a temporary file beside `path`, then renames it over `path`, so a
+/// web server never serves a half-written feed.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = dir.join(format!(".{file_name}.kabar-tmp"));
+    std::fs::write(&temp, bytes)?;
+    std::fs::rename(&temp, path)
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM, so polls in flight finish and the listener closes.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,427 @@
+//! PostgreSQL persistence: the only module with SQL, behind a narrow set of domain operations.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+use thiserror::Error;
+
+use crate::domain::{EntrySource, FeedMeta, FeedSource, Item, ItemKey, StoredEntry};
+use crate::fetch::Validators;
+
+/// Separates list elements when a poll's items are sent as column arrays.
+/// A control character, so cleaned text can never contain it (XML forbids it).
+const LIST_SEPARATOR: char = '\u{1F}';
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot connect to PostgreSQL at {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("applying database migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while {action}: {source}")]
+    Query {
+        action: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("feed {0:?} is not in the database; was it added to the config after start?")]
+    UnknownFeed(String),
+}
+
+fn query_error(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { action, source }
+}
+
+/// What the store knows about one feed before it is polled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedState {
+    pub id: i64,
+    pub name: String,
+    pub validators: Validators,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: i32,
+}
+
+/// The full recorded state of a feed, for status reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedStatus {
+    pub name: String,
+    pub url: String,
+    pub region: String,
+    pub active: bool,
+    pub last_polled_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error_kind: Option<String>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: i32,
+    pub next_due: Option<DateTime<Utc>>,
+    pub validators: Validators,
+    pub item_count: i64,
+}
+
+/// Counts from storing one poll's items.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    pub new: usize,
+    pub duplicate: usize,
+}
+
+/// A successful poll, to be written in one transaction.
+#[derive(Debug)]
+pub struct PollSuccess<'a> {
+    pub polled_at: DateTime<Utc>,
+    pub meta: &'a FeedMeta,
+    pub items: &'a [Item],
+    pub validators: &'a Validators,
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects a pool to `url`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: crate::config::redact_password(url),
+                source,
+            })?;
+        Ok(Store { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the migrations in `migrations/` (embedded at build time).
+    /// sqlx takes an advisory lock, so instances starting together are safe.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Makes the feeds table match the config: inserts new feeds, updates
+    /// changed ones by name, and marks feeds no longer configured inactive
+    /// (their items stay, so entries never vanish from under readers).
+    pub async fn sync_feeds(&self, feeds: &[FeedSource]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_error("syncing feeds"))?;
+        for feed in feeds {
+            sqlx::query(
+                "INSERT INTO feeds (name, url, region, tags, active)
+                 VALUES ($1, $2, $3, $4, TRUE)
+                 ON CONFLICT (name) DO UPDATE
+                 SET url = EXCLUDED.url, region = EXCLUDED.region, tags = EXCLUDED.tags,
+                     active = TRUE,
+                     -- a new URL is a new conversation with a server: forget old validators
+                     etag = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.etag END,
+                     last_modified = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.last_modified END",
+            )
+            .bind(&feed.name)
+            .bind(&feed.url)
+            .bind(&feed.region)
+            .bind(&feed.tags)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("syncing feeds"))?;
+        }
+        let names: Vec<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
+        sqlx::query("UPDATE feeds SET active = FALSE WHERE NOT (name = ANY($1))")
+            .bind(&names)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error("syncing feeds"))?;
+        tx.commit().await.map_err(query_error("syncing feeds"))?;
+        Ok(())
+    }
+
+    /// The stored state of the feed called `name`.
+    pub async fn feed_state(&self, name: &str) -> Result<FeedState, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, etag, last_modified, last_success_at, consecutive_failures
+             FROM feeds WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error("reading feed state"))?
+        .ok_or_else(|| StoreError::UnknownFeed(name.to_string()))?;
+        Ok(FeedState {
+            id: row.get("id"),
+            name: row.get("name"),
+            validators: Validators {
+                etag: row.get("etag"),
+                last_modified: row.get("last_modified"),
+            },
+            last_success_at: row.get("last_success_at"),
+            consecutive_failures: row.get("consecutive_failures"),
+        })
+    }
+
+    /// Stores a successful poll: its items (deduplicated by key against
+    /// everything stored) and the feed's new state, in one transaction. If any
+    /// part fails nothing is recorded, so the next poll fetches everything again.
+    pub async fn record_success(
+        &self,
+        feed_id: i64,
+        poll: PollSuccess<'_>,
+    ) -> Result<StoreCounts, StoreError> {
+        let action = "storing a poll's items";
+        let mut tx = self.pool.begin().await.map_err(query_error(action))?;
+        let new = insert_items(&mut tx, feed_id, poll.polled_at, poll.items)
+            .await
+            .map_err(query_error(action))?;
+        sqlx::query(
+            "UPDATE feeds SET
+                site_title = COALESCE($2, site_title),
+                site_link = COALESCE($3, site_link),
+                site_id = COALESCE($4, site_id),
+                site_updated = COALESCE($5, site_updated),
+                etag = $6, last_modified = $7,
+                last_polled_at = $8, last_success_at = $8,
+                last_error_kind = NULL, last_error = NULL, last_error_at = NULL,
+                consecutive_failures = 0, next_due = $9
+             WHERE id = $1",
+        )
+        .bind(feed_id)
+        .bind(&poll.meta.title)
+        .bind(&poll.meta.site_link)
+        .bind(&poll.meta.id)
+        .bind(poll.meta.updated)
+        .bind(&poll.validators.etag)
+        .bind(&poll.validators.last_modified)
+        .bind(poll.polled_at)
+        .bind(poll.next_due)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_error(action))?;
+        tx.commit().await.map_err(query_error(action))?;
+        Ok(StoreCounts {
+            new,
+            duplicate: poll.items.len() - new,
+        })
+    }
+
+    /// Records a 304: the feed is healthy and unchanged.
+    pub async fn record_not_modified(
+        &self,
+        feed_id: i64,
+        polled_at: DateTime<Utc>,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE feeds SET last_polled_at = $2, last_success_at = $2,
+                last_error_kind = NULL, last_error = NULL, last_error_at = NULL,
+                consecutive_failures = 0, next_due = $3
+             WHERE id = $1",
+        )
+        .bind(feed_id)
+        .bind(polled_at)
+        .bind(next_due)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("recording a not-modified poll"))?;
+        Ok(())
+    }
+
+    /// Records a failed poll; validators and items are left as they were.
+    pub async fn record_failure(
+        &self,
+        feed_id: i64,
+        polled_at: DateTime<Utc>,
+        kind: &str,
+        message: &str,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE feeds SET last_polled_at = $2, last_error_at = $2,
+                last_error_kind = $3, last_error = $4,
+                consecutive_failures = consecutive_failures + 1, next_due = $5
+             WHERE id = $1",
+        )
+        .bind(feed_id)
+        .bind(polled_at)
+        .bind(kind)
+        .bind(message)
+        .bind(next_due)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("recording a failed poll"))?;
+        Ok(())
+    }
+
+    /// Records when a feed is next due, as the scheduler planned it.
+    pub async fn set_next_due(
+        &self,
+        feed_id: i64,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE feeds SET next_due = $2 WHERE id = $1")
+            .bind(feed_id)
+            .bind(next_due)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("recording the next due time"))?;
+        Ok(())
+    }
+
+    /// The newest `limit` items of all feeds, newest first, with their source feed.
+    pub async fn newest_entries(&self, limit: usize) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.key, i.url, i.title, i.published, i.updated, i.summary, i.content_html,
+                    i.authors, i.categories,
+                    f.name AS feed_name, f.url AS feed_url, f.region, f.site_title, f.site_link,
+                    f.site_id, f.site_updated
+             FROM items i JOIN feeds f ON f.id = i.feed_id
+             ORDER BY i.published DESC, i.key DESC
+             LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("reading the newest items"))?;
+        rows.into_iter()
+            .map(|row| {
+                let key_bytes: Vec<u8> = row.get("key");
+                Ok(StoredEntry {
+                    key: ItemKey::from_slice(&key_bytes).ok_or(StoreError::Query {
+                        action: "reading the newest items",
+                        source: sqlx::Error::Decode("item key is not 32 bytes".into()),
+                    })?,
+                    url: row.get("url"),
+                    title: row.get("title"),
+                    published: row.get("published"),
+                    updated: row.get("updated"),
+                    summary: row.get("summary"),
+                    content_html: row.get("content_html"),
+                    authors: row.get("authors"),
+                    categories: row.get("categories"),
+                    source: EntrySource {
+                        feed_name: row.get("feed_name"),
+                        feed_url: row.get("feed_url"),
+                        region: row.get("region"),
+                        title: row.get("site_title"),
+                        site_link: row.get("site_link"),
+                        id: row.get("site_id"),
+                        updated: row.get("site_updated"),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Every feed's recorded state, active feeds first, by name.
+    pub async fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.name, f.url, f.region, f.active, f.last_polled_at, f.last_success_at,
+                    f.last_error_kind, f.last_error, f.consecutive_failures, f.next_due,
+                    f.etag, f.last_modified,
+                    (SELECT count(*) FROM items i WHERE i.feed_id = f.id) AS item_count
+             FROM feeds f ORDER BY f.active DESC, f.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("reading feed statuses"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| FeedStatus {
+                name: row.get("name"),
+                url: row.get("url"),
+                region: row.get("region"),
+                active: row.get("active"),
+                last_polled_at: row.get("last_polled_at"),
+                last_success_at: row.get("last_success_at"),
+                last_error_kind: row.get("last_error_kind"),
+                last_error: row.get("last_error"),
+                consecutive_failures: row.get("consecutive_failures"),
+                next_due: row.get("next_due"),
+                validators: Validators {
+                    etag: row.get("etag"),
+                    last_modified: row.get("last_modified"),
+                },
+                item_count: row.get("item_count"),
+            })
+            .collect())
+    }
+
+    /// Whether the database answers; for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("checking the connection"))?;
+        Ok(())
+    }
+}
+
+/// Inserts a poll's items with one statement (column arrays through UNNEST);
+/// the primary key on `key` does the deduplication. Returns how many were new.
+async fn insert_items(
+    tx: &mut Transaction<'_, Postgres>,
+    feed_id: i64,
+    polled_at: DateTime<Utc>,
+    items: &[Item],
+) -> Result<usize, sqlx::Error> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let join = |list: &[String]| {
+        list.iter()
+            .map(|s| s.replace(LIST_SEPARATOR, ""))
+            .collect::<Vec<_>>()
+            .join(&LIST_SEPARATOR.to_string())
+    };
+    let keys: Vec<Vec<u8>> = items.iter().map(|i| i.key.0.to_vec()).collect();
+    let urls: Vec<&str> = items.iter().map(|i| i.url.as_str()).collect();
+    let titles: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
+    let guids: Vec<Option<&str>> = items.iter().map(|i| i.guid.as_deref()).collect();
+    let published: Vec<Option<DateTime<Utc>>> = items.iter().map(|i| i.published).collect();
+    let updated: Vec<Option<DateTime<Utc>>> = items.iter().map(|i| i.updated).collect();
+    let summaries: Vec<Option<&str>> = items.iter().map(|i| i.summary.as_deref()).collect();
+    let contents: Vec<&str> = items.iter().map(|i| i.content_html.as_str()).collect();
+    let authors: Vec<String> = items.iter().map(|i| join(&i.authors)).collect();
+    let categories: Vec<String> = items.iter().map(|i| join(&i.categories)).collect();
+    let images: Vec<Option<&str>> = items.iter().map(|i| i.image.as_deref()).collect();
+    let inserted = sqlx::query(
+        "INSERT INTO items (key, url, title, guid, published, published_by_feed, updated,
+                            summary, content_html, authors, categories, image_url,
+                            feed_id, first_seen)
+         SELECT k, u, t, g, COALESCE(p, $12), p IS NOT NULL, COALESCE(up, p, $12),
+                s, c, string_to_array(a, chr(31)), string_to_array(cat, chr(31)), img,
+                $13, $12
+         FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                     $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[],
+                     $11::text[])
+              AS x(k, u, t, g, p, up, s, c, a, cat, img)
+         ON CONFLICT (key) DO NOTHING
+         RETURNING key",
+    )
+    .bind(&keys)
+    .bind(&urls)
+    .bind(&titles)
+    .bind(&guids)
+    .bind(&published)
+    .bind(&updated)
+    .bind(&summaries)
+    .bind(&contents)
+    .bind(&authors)
+    .bind(&categories)
+    .bind(&images)
+    .bind(polled_at)
+    .bind(feed_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(inserted.len())
+}
