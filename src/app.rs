@@ -81,14 +81,16 @@ pub async fn poll_once(
     only: Option<&str>,
 ) -> Result<Vec<PollReport>, AppError> {
     let feeds: Vec<_> = match only {
-        Some(name) => vec![settings.feed(name).ok_or_else(|| AppError::UnknownFeed {
-            name: name.to_string(),
-            known: settings
-                .feeds
-                .iter()
-                .map(|f| f.source.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+        Some(name) => vec![settings.feed(name).ok_or_else(|| {
+            AppError::UnknownFeed {
+                name: name.to_string(),
+                known: settings
+                    .feeds
+                    .iter()
+                    .map(|f| f.source.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
         })?],
         None => settings.feeds.iter().collect(),
     };
@@ -104,7 +106,10 @@ pub async fn poll_once(
             .map(|t| t.with_timezone(&chrono::Utc));
         let permits = permits.clone();
         polls.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("semaphore is never closed");
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
             (index, poller.poll(&source, next_due).await)
         });
     }

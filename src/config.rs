@@ -258,10 +258,11 @@ fn from_source(source: config::Config) -> Result<Settings, Vec<ConfigProblem>> {
     }
 }
 
-/// `feeds.2.nmae` (serde_ignored's form) -> `feeds[2].nmae`.
+/// `feeds.2.nmae` / `database.?.pool` (serde_ignored's forms) -> `feeds[2].nmae` / `database.pool`.
 fn bracket_indices(path: &str) -> String {
     let mut out = String::new();
-    for part in path.split('.') {
+    // serde_ignored writes `?` for the `Some` of an optional table; admins never see that level.
+    for part in path.split('.').filter(|part| *part != "?") {
         if part.chars().all(|c| c.is_ascii_digit()) && !out.is_empty() {
             out.push_str(&format!("[{part}]"));
         } else {
@@ -313,7 +314,10 @@ fn validate(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Settings {
         problem("database.max_connections", "must be at least 1".to_string());
     }
 
-    let listen_text = raw.http.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen_text = raw
+        .http
+        .listen
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
         problem(
             "http.listen",
@@ -380,7 +384,10 @@ fn validate(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Settings {
         problem("defaults.timeout", "must be longer than 0s".to_string());
     }
     if connect_timeout.is_zero() {
-        problem("defaults.connect_timeout", "must be longer than 0s".to_string());
+        problem(
+            "defaults.connect_timeout",
+            "must be longer than 0s".to_string(),
+        );
     }
     let max_body_bytes = raw.defaults.max_body_bytes.unwrap_or(10 * 1024 * 1024);
     if max_body_bytes < 1024 {
@@ -546,9 +553,15 @@ mod tests {
             "feeds[1].name",
             "feeds[1].url",
         ] {
-            assert!(keys.contains(&expected), "missing {expected} in {problems:?}");
+            assert!(
+                keys.contains(&expected),
+                "missing {expected} in {problems:?}"
+            );
         }
-        let schedule = problems.iter().find(|p| p.key == "feeds[0].schedule").unwrap();
+        let schedule = problems
+            .iter()
+            .find(|p| p.key == "feeds[0].schedule")
+            .unwrap();
         assert!(schedule.message.contains("\"a\""), "{}", schedule.message);
         assert!(schedule.message.contains("0 9 * *"), "{}", schedule.message);
     }

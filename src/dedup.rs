@@ -89,7 +89,10 @@ mod tests {
             "https://a.example/read?id=5&utm_source=fb&utm_Medium=x&fbclid=abc#komentar",
             "https://a.example/read?id=5",
         );
-        check("https://a.example/read?gclid=1&UTM_CAMPAIGN=2", "https://a.example/read");
+        check(
+            "https://a.example/read?gclid=1&UTM_CAMPAIGN=2",
+            "https://a.example/read",
+        );
     }
 
     #[test]

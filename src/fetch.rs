@@ -49,7 +49,9 @@ pub enum FetchError {
     Connect { url: String, message: String },
     #[error("{url} answered HTTP {status}")]
     Status { url: String, status: u16 },
-    #[error("{url} sent more than {limit} bytes; raise defaults.max_body_bytes if the feed is really that large")]
+    #[error(
+        "{url} sent more than {limit} bytes; raise defaults.max_body_bytes if the feed is really that large"
+    )]
     TooLarge { url: String, limit: usize },
     #[error("fetching {url} failed: {message}")]
     Other { url: String, message: String },

@@ -12,10 +12,19 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "kabar", version, about = "Aggregates Indonesian regional news feeds into one clean Atom feed")]
+#[command(
+    name = "kabar",
+    version,
+    about = "Aggregates Indonesian regional news feeds into one clean Atom feed"
+)]
 struct Cli {
     /// Config file.
-    #[arg(long, global = true, env = "KABAR_CONFIG", default_value = "config/kabar.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "KABAR_CONFIG",
+        default_value = "config/kabar.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -46,7 +55,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("kabar: cannot start the async runtime: {e}");
@@ -92,9 +104,11 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Migrate => {
             let settings = load(&cli.config)?;
-            let store =
-                kabar::store::Store::connect(&settings.database.url, settings.database.max_connections)
-                    .await?;
+            let store = kabar::store::Store::connect(
+                &settings.database.url,
+                settings.database.max_connections,
+            )
+            .await?;
             store.migrate().await?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
@@ -144,8 +158,14 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Writes to a temporary file beside `path`, then renames it over `path`, so a
 /// web server never serves a half-written feed.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{file_name}.kabar-tmp"));
     std::fs::write(&temp, bytes)?;
     std::fs::rename(&temp, path)

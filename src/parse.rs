@@ -54,11 +54,7 @@ fn convert_entry(entry: Entry, base: Option<&Url>) -> RawItem {
         .media
         .iter()
         .flat_map(|m| m.content.iter())
-        .find(|c| {
-            c.content_type
-                .as_ref()
-                .is_none_or(|t| t.ty() == "image")
-        })
+        .find(|c| c.content_type.as_ref().is_none_or(|t| t.ty() == "image"))
         .and_then(|c| c.url.as_ref().map(|u| u.to_string()))
         .or_else(|| {
             entry
@@ -142,10 +138,16 @@ mod tests {
     fn reads_rss_item_fields() {
         let feed = parse_feed(RSS.as_bytes(), "https://contoh.tribunnews.com/rss").unwrap();
         assert_eq!(feed.meta.title.as_deref(), Some("Tribun Contoh"));
-        assert_eq!(feed.meta.site_link.as_deref(), Some("https://contoh.tribunnews.com/"));
+        assert_eq!(
+            feed.meta.site_link.as_deref(),
+            Some("https://contoh.tribunnews.com/")
+        );
         assert_eq!(feed.meta.id, None);
         let item = &feed.items[0];
-        assert_eq!(item.title.as_deref(), Some("Jalan Desa Sukamaju Diperbaiki"));
+        assert_eq!(
+            item.title.as_deref(),
+            Some("Jalan Desa Sukamaju Diperbaiki")
+        );
         assert_eq!(
             item.link.as_deref(),
             Some("https://contoh.tribunnews.com/2026/11/20/jalan-desa-sukamaju-diperbaiki")
@@ -157,13 +159,20 @@ mod tests {
         );
         assert_eq!(item.authors, vec!["Asep Saepudin".to_string()]);
         assert_eq!(item.categories, vec!["Regional".to_string()]);
-        assert_eq!(item.image.as_deref(), Some("https://img.contoh.example/jalan.jpg"));
+        assert_eq!(
+            item.image.as_deref(),
+            Some("https://img.contoh.example/jalan.jpg")
+        );
         assert!(item.summary.as_deref().unwrap().contains("Warga menyambut"));
     }
 
     #[test]
     fn html_page_is_not_a_feed() {
-        let err = parse_feed(b"<html><body>Akses ditolak</body></html>", "https://x.example/").unwrap_err();
+        let err = parse_feed(
+            b"<html><body>Akses ditolak</body></html>",
+            "https://x.example/",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not a readable feed"));
     }
 }

@@ -168,7 +168,10 @@ mod tests {
     }
 
     fn next(expr: &str, after: &str) -> DateTime<Utc> {
-        CronSchedule::parse(expr).unwrap().next_after(&at(after)).unwrap()
+        CronSchedule::parse(expr)
+            .unwrap()
+            .next_after(&at(after))
+            .unwrap()
     }
 
     #[test]
@@ -179,7 +182,10 @@ mod tests {
         assert_eq!(fire.weekday(), Weekday::Mon);
         let mut t = fire;
         for _ in 0..5 {
-            t = CronSchedule::parse("0 9 * * 1").unwrap().next_after(&t).unwrap();
+            t = CronSchedule::parse("0 9 * * 1")
+                .unwrap()
+                .next_after(&t)
+                .unwrap();
             assert_eq!(t.weekday(), Weekday::Mon);
             assert_eq!((t.hour(), t.minute()), (9, 0));
         }
@@ -187,44 +193,87 @@ mod tests {
 
     #[test]
     fn sunday_is_zero_and_seven() {
-        assert_eq!(next("30 6 * * 0", "2026-11-27T00:00:00Z"), at("2026-11-29T06:30:00Z"));
-        assert_eq!(next("30 6 * * 7", "2026-11-27T00:00:00Z"), at("2026-11-29T06:30:00Z"));
-        assert_eq!(next("30 6 * * SUN", "2026-11-27T00:00:00Z"), at("2026-11-29T06:30:00Z"));
+        assert_eq!(
+            next("30 6 * * 0", "2026-11-27T00:00:00Z"),
+            at("2026-11-29T06:30:00Z")
+        );
+        assert_eq!(
+            next("30 6 * * 7", "2026-11-27T00:00:00Z"),
+            at("2026-11-29T06:30:00Z")
+        );
+        assert_eq!(
+            next("30 6 * * SUN", "2026-11-27T00:00:00Z"),
+            at("2026-11-29T06:30:00Z")
+        );
     }
 
     #[test]
     fn weekday_ranges_and_names() {
         // Friday 23:00 -> next weekday 07:00 is Monday.
-        assert_eq!(next("0 7 * * 1-5", "2026-11-27T23:00:00Z"), at("2026-11-30T07:00:00Z"));
-        assert_eq!(next("0 7 * * mon-fri", "2026-11-27T23:00:00Z"), at("2026-11-30T07:00:00Z"));
+        assert_eq!(
+            next("0 7 * * 1-5", "2026-11-27T23:00:00Z"),
+            at("2026-11-30T07:00:00Z")
+        );
+        assert_eq!(
+            next("0 7 * * mon-fri", "2026-11-27T23:00:00Z"),
+            at("2026-11-30T07:00:00Z")
+        );
         // Friday to Sunday written with 7.
-        assert_eq!(next("0 7 * * 5-7", "2026-11-27T23:00:00Z"), at("2026-11-28T07:00:00Z"));
+        assert_eq!(
+            next("0 7 * * 5-7", "2026-11-27T23:00:00Z"),
+            at("2026-11-28T07:00:00Z")
+        );
     }
 
     #[test]
     fn every_fifteen_minutes() {
-        assert_eq!(next("*/15 * * * *", "2026-11-27T10:07:00Z"), at("2026-11-27T10:15:00Z"));
-        assert_eq!(next("*/15 * * * *", "2026-11-27T10:15:00Z"), at("2026-11-27T10:30:00Z"));
+        assert_eq!(
+            next("*/15 * * * *", "2026-11-27T10:07:00Z"),
+            at("2026-11-27T10:15:00Z")
+        );
+        assert_eq!(
+            next("*/15 * * * *", "2026-11-27T10:15:00Z"),
+            at("2026-11-27T10:30:00Z")
+        );
     }
 
     #[test]
     fn day_of_month_or_day_of_week_when_both_restricted() {
         // crontab: the 1st of the month OR any Monday. After Fri 2026-11-27 the
         // next is Monday 2026-11-30, before the 1st of December.
-        assert_eq!(next("0 8 1 * 1", "2026-11-27T00:00:00Z"), at("2026-11-30T08:00:00Z"));
+        assert_eq!(
+            next("0 8 1 * 1", "2026-11-27T00:00:00Z"),
+            at("2026-11-30T08:00:00Z")
+        );
         // After Monday the 30th, the 1st of December (a Tuesday) comes next.
-        assert_eq!(next("0 8 1 * 1", "2026-11-30T09:00:00Z"), at("2026-12-01T08:00:00Z"));
+        assert_eq!(
+            next("0 8 1 * 1", "2026-11-30T09:00:00Z"),
+            at("2026-12-01T08:00:00Z")
+        );
     }
 
     #[test]
     fn macros() {
-        assert_eq!(next("@hourly", "2026-11-27T10:07:00Z"), at("2026-11-27T11:00:00Z"));
-        assert_eq!(next("@weekly", "2026-11-27T10:07:00Z"), at("2026-11-29T00:00:00Z"));
+        assert_eq!(
+            next("@hourly", "2026-11-27T10:07:00Z"),
+            at("2026-11-27T11:00:00Z")
+        );
+        assert_eq!(
+            next("@weekly", "2026-11-27T10:07:00Z"),
+            at("2026-11-29T00:00:00Z")
+        );
     }
 
     #[test]
     fn rejects_wrong_field_count_and_bad_values() {
-        for bad in ["* * * *", "0 0 * * * *", "61 * * * *", "0 9 * * 8", "0 9 * * xyz", "@reboot"] {
+        for bad in [
+            "* * * *",
+            "0 0 * * * *",
+            "61 * * * *",
+            "0 9 * * 8",
+            "0 9 * * xyz",
+            "@reboot",
+        ] {
             let err = CronSchedule::parse(bad).unwrap_err();
             assert_eq!(err.expression, bad);
         }

@@ -59,13 +59,22 @@ mod tests {
 
     #[test]
     fn strips_only_forbidden_characters() {
-        assert_eq!(strip_xml_forbidden("Pemkot\u{0}\u{1B} Bogor\u{FFFE}"), "Pemkot Bogor");
-        assert!(matches!(strip_xml_forbidden("Kota Bandung ✓"), Cow::Borrowed(_)));
+        assert_eq!(
+            strip_xml_forbidden("Pemkot\u{0}\u{1B} Bogor\u{FFFE}"),
+            "Pemkot Bogor"
+        );
+        assert!(matches!(
+            strip_xml_forbidden("Kota Bandung ✓"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn collapses_all_kinds_of_space() {
-        assert_eq!(collapse_whitespace("  Banjir\u{A0} di\n\t Garut\u{200B} "), "Banjir di Garut");
+        assert_eq!(
+            collapse_whitespace("  Banjir\u{A0} di\n\t Garut\u{200B} "),
+            "Banjir di Garut"
+        );
     }
 
     #[test]

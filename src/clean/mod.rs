@@ -121,19 +121,36 @@ mod tests {
 
     #[test]
     fn resolves_relative_urls() {
-        let out = sanitize_html(r#"<a href="/daerah/2">lanjut</a><img src="foto.jpg">"#, &base());
-        assert!(out.contains(r#"href="https://contoh.example/daerah/2""#), "{out}");
-        assert!(out.contains(r#"src="https://contoh.example/berita/foto.jpg""#), "{out}");
+        let out = sanitize_html(
+            r#"<a href="/daerah/2">lanjut</a><img src="foto.jpg">"#,
+            &base(),
+        );
+        assert!(
+            out.contains(r#"href="https://contoh.example/daerah/2""#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"src="https://contoh.example/berita/foto.jpg""#),
+            "{out}"
+        );
     }
 
     #[test]
     fn title_from_text_when_missing() {
         let raw = RawItem {
-            summary: Some("<p>Hujan deras melanda Cianjur sejak pagi. Warga diminta waspada.</p>".into()),
+            summary: Some(
+                "<p>Hujan deras melanda Cianjur sejak pagi. Warga diminta waspada.</p>".into(),
+            ),
             ..RawItem::default()
         };
-        assert_eq!(clean_item(&raw, &base()).title, "Hujan deras melanda Cianjur sejak pagi");
-        assert_eq!(clean_item(&RawItem::default(), &base()).title, "(tanpa judul)");
+        assert_eq!(
+            clean_item(&raw, &base()).title,
+            "Hujan deras melanda Cianjur sejak pagi"
+        );
+        assert_eq!(
+            clean_item(&RawItem::default(), &base()).title,
+            "(tanpa judul)"
+        );
     }
 
     #[test]

@@ -179,7 +179,10 @@ mod tests {
     fn escapes_text_and_drops_forbidden_characters() {
         let xml = String::from_utf8(render(&info(), &[entry(1, "A < B & \u{1}C")])).unwrap();
         assert!(xml.contains("<title>A &lt; B &amp; C</title>"), "{xml}");
-        assert!(xml.contains("&lt;p&gt;Isi &amp;amp; berita&lt;/p&gt;"), "{xml}");
+        assert!(
+            xml.contains("&lt;p&gt;Isi &amp;amp; berita&lt;/p&gt;"),
+            "{xml}"
+        );
         assert!(!xml.contains('\u{1}'));
     }
 
@@ -187,9 +190,15 @@ mod tests {
     fn entry_has_source_author_and_region() {
         let xml = String::from_utf8(render(&info(), &[entry(2, "Judul")])).unwrap();
         assert!(xml.contains("<name>Contoh News</name>"), "{xml}");
-        assert!(xml.contains(r#"<category term="jawa-barat" scheme="urn:kabar:region"/>"#), "{xml}");
+        assert!(
+            xml.contains(r#"<category term="jawa-barat" scheme="urn:kabar:region"/>"#),
+            "{xml}"
+        );
         assert!(xml.contains("<source>"), "{xml}");
-        assert!(xml.contains(&format!("<id>tag:kabar.localhost,2026:item:{}</id>", "02".repeat(32))));
+        assert!(xml.contains(&format!(
+            "<id>tag:kabar.localhost,2026:item:{}</id>",
+            "02".repeat(32)
+        )));
     }
 
     #[test]

@@ -117,7 +117,11 @@ impl Store {
     /// changed ones by name, and marks feeds no longer configured inactive
     /// (their items stay, so entries never vanish from under readers).
     pub async fn sync_feeds(&self, feeds: &[FeedSource]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(query_error("syncing feeds"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_error("syncing feeds"))?;
         for feed in feeds {
             sqlx::query(
                 "INSERT INTO feeds (name, url, region, tags, active)

@@ -1,0 +1,209 @@
+//! Shared test support: a fresh PostgreSQL database per test and a loopback
+//! HTTP server that serves fixture feeds and counts requests.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use kabar::config::{self, Settings};
+use kabar::store::Store;
+use sqlx::Connection;
+
+/// The admin URL of the test server: set by scripts/test, else the usual local server.
+pub fn admin_url() -> String {
+    std::env::var("KABAR_PG_ADMIN_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let admin = admin_url();
+        let name = format!(
+            "kabar_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            chrono::Utc::now().timestamp_micros()
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot reach PostgreSQL at {admin} ({e}); run the tests with scripts/test")
+            });
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        TestDb {
+            url: format!("{base}/{name}"),
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.url, 5)
+            .await
+            .expect("connect to test database")
+    }
+}
+
+/// One path the fixture server answers.
+#[derive(Clone)]
+pub struct Route {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// Answer conditional requests with 304 when the ETag matches.
+    pub etag: bool,
+}
+
+impl Route {
+    pub fn feed(body: impl Into<Vec<u8>>) -> Route {
+        Route {
+            status: StatusCode::OK,
+            content_type: "application/rss+xml; charset=utf-8",
+            body: body.into(),
+            etag: true,
+        }
+    }
+
+    pub fn without_etag(mut self) -> Route {
+        self.etag = false;
+        self
+    }
+}
+
+#[derive(Default)]
+struct ServerState {
+    routes: Mutex<HashMap<String, Route>>,
+    hits: Mutex<HashMap<String, usize>>,
+    not_modified: Mutex<HashMap<String, usize>>,
+}
+
+/// A real HTTP server on 127.0.0.1 serving fixture feeds.
+pub struct FixtureServer {
+    pub addr: SocketAddr,
+    state: Arc<ServerState>,
+}
+
+impl FixtureServer {
+    pub async fn start() -> FixtureServer {
+        let state = Arc::new(ServerState::default());
+        let app = Router::new().fallback(serve).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FixtureServer { addr, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn set(&self, path: &str, route: Route) {
+        self.state
+            .routes
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), route);
+    }
+
+    /// Serves a fixture file from tests/fixtures at `path`, with the server's
+    /// address substituted for `{base}` so item links point back here.
+    pub fn set_fixture(&self, path: &str, file: &str) {
+        let text = fixture(file).replace("{base}", &format!("http://{}", self.addr));
+        self.set(path, Route::feed(text));
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        *self.state.hits.lock().unwrap().get(path).unwrap_or(&0)
+    }
+
+    pub fn not_modified(&self, path: &str) -> usize {
+        *self
+            .state
+            .not_modified
+            .lock()
+            .unwrap()
+            .get(path)
+            .unwrap_or(&0)
+    }
+}
+
+pub fn fixture(file: &str) -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", file]
+        .iter()
+        .collect();
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+async fn serve(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let route = state.routes.lock().unwrap().get(&path).cloned();
+    let Some(route) = route else {
+        return Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Body::from("tidak ditemukan"))
+            .unwrap();
+    };
+    let etag = format!("\"{:x}\"", fnv(&route.body));
+    if route.etag && if_none_match(request.headers()) == Some(etag.as_str()) {
+        *state.not_modified.lock().unwrap().entry(path).or_default() += 1;
+        return Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, &etag)
+            .body(Body::empty())
+            .unwrap();
+    }
+    let mut response = Response::builder()
+        .status(route.status)
+        .header(header::CONTENT_TYPE, route.content_type);
+    if route.etag {
+        response = response.header(header::ETAG, &etag);
+    }
+    response.body(Body::from(route.body)).unwrap()
+}
+
+fn if_none_match(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::IF_NONE_MATCH)?.to_str().ok()
+}
+
+/// A content hash for ETags; any stable function of the body will do.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Settings for a test: the given database, and one `[[feeds]]` per (name, url, region).
+pub fn settings(db_url: &str, feeds: &[(&str, String, &str)]) -> Settings {
+    config::from_toml(&config_text(db_url, feeds)).expect("test config is valid")
+}
+
+pub fn config_text(db_url: &str, feeds: &[(&str, String, &str)]) -> String {
+    let mut text = format!(
+        "[database]\nurl = \"{db_url}\"\n\n[output]\ntitle = \"Kabar Uji\"\nbase_url = \"http://kabar.test/\"\n\n"
+    );
+    for (name, url, region) in feeds {
+        text.push_str(&format!(
+            "[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\nregion = \"{region}\"\n\n"
+        ));
+    }
+    text
+}
