@@ -94,7 +94,7 @@ pub async fn poll_once(
         })?],
         None => settings.feeds.iter().collect(),
     };
-    let poller = Poller::new(fetcher(settings)?, store.clone());
+    let poller = Poller::new(fetcher(settings)?, store.clone(), settings.rules.clone());
     let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency));
     let mut polls = JoinSet::new();
     for (index, feed) in feeds.into_iter().enumerate() {
@@ -135,7 +135,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
-    let poller = Poller::new(fetcher(&settings)?, store.clone());
+    let poller = Poller::new(fetcher(&settings)?, store.clone(), settings.rules.clone());
     let state = AppState {
         store: store.clone(),
         output: Arc::new(output_info(&settings)),

@@ -7,12 +7,14 @@ use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
 use url::Url;
 
+use crate::clean::RuleBook;
 use crate::domain::FeedSource;
 use crate::schedule::CronSchedule;
 
@@ -64,6 +66,10 @@ pub struct Settings {
     /// Polls in flight at once, across all feeds.
     pub concurrency: usize,
     pub feeds: Vec<FeedSettings>,
+    /// Boilerplate rules: the shipped ones plus the rules directory's.
+    pub rules: Arc<RuleBook>,
+    /// The rules directory in use, if any.
+    pub rules_dir: Option<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -140,7 +146,14 @@ struct RawConfig {
     #[serde(default)]
     defaults: RawDefaults,
     #[serde(default)]
+    cleaning: RawCleaning,
+    #[serde(default)]
     feeds: Vec<RawFeed>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawCleaning {
+    rules_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,13 +227,15 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-    from_source(source).map_err(|problems| ConfigError::Invalid {
+    let config_dir = path.parent().unwrap_or(Path::new("."));
+    from_source(source, Some(config_dir)).map_err(|problems| ConfigError::Invalid {
         path: path.to_path_buf(),
         problems,
     })
 }
 
 /// Validates a config given as TOML text (no environment overrides); for tests and tools.
+/// A relative `cleaning.rules_dir` is taken from the working directory.
 pub fn from_toml(text: &str) -> Result<Settings, Vec<ConfigProblem>> {
     let source = config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
@@ -231,10 +246,14 @@ pub fn from_toml(text: &str) -> Result<Settings, Vec<ConfigProblem>> {
                 message: e.to_string(),
             }]
         })?;
-    from_source(source)
+    from_source(source, None)
 }
 
-fn from_source(source: config::Config) -> Result<Settings, Vec<ConfigProblem>> {
+/// `config_dir`: where the config file is, for the default `rules/` beside it.
+fn from_source(
+    source: config::Config,
+    config_dir: Option<&Path>,
+) -> Result<Settings, Vec<ConfigProblem>> {
     let mut unknown = Vec::new();
     let raw: RawConfig = serde_ignored::deserialize(source, |path| unknown.push(path.to_string()))
         .map_err(|e| {
@@ -250,7 +269,7 @@ fn from_source(source: config::Config) -> Result<Settings, Vec<ConfigProblem>> {
             message: "unknown key".to_string(),
         })
         .collect();
-    let settings = validate(raw, &mut problems);
+    let settings = validate(raw, config_dir, &mut problems);
     if problems.is_empty() {
         Ok(settings)
     } else {
@@ -277,7 +296,11 @@ fn bracket_indices(path: &str) -> String {
 
 /// Turns the raw file into settings, pushing every problem found; the settings
 /// returned are only meaningful when no problem was pushed.
-fn validate(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Settings {
+fn validate(
+    raw: RawConfig,
+    config_dir: Option<&Path>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Settings {
     let mut problem = |key: &str, message: String| {
         problems.push(ConfigProblem {
             key: key.to_string(),
@@ -466,7 +489,36 @@ fn validate(raw: RawConfig, problems: &mut Vec<ConfigProblem>) -> Settings {
         }
     }
 
+    // rules/ beside the config file is used when present; an explicit rules_dir must exist.
+    let rules_dir = match raw.cleaning.rules_dir {
+        Some(dir) => {
+            let dir = match config_dir {
+                Some(base) if dir.is_relative() => base.join(dir),
+                _ => dir,
+            };
+            if !dir.is_dir() {
+                problem(
+                    "cleaning.rules_dir",
+                    format!("{} is not a directory", dir.display()),
+                );
+            }
+            Some(dir)
+        }
+        None => config_dir.map(|d| d.join("rules")).filter(|d| d.is_dir()),
+    };
+    let rules = match RuleBook::load(rules_dir.as_deref()) {
+        Ok(book) => book,
+        Err(errors) => {
+            for e in errors {
+                problem("cleaning.rules", e.to_string());
+            }
+            RuleBook::builtin()
+        }
+    };
+
     Settings {
+        rules: Arc::new(rules),
+        rules_dir,
         database: DatabaseSettings {
             url: database_url,
             max_connections,

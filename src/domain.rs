@@ -3,6 +3,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// The deduplication key of an item: SHA-256 of its normalized URL (see `dedup`).
 ///
@@ -49,7 +50,10 @@ pub struct FeedSource {
 }
 
 /// One item as the parser read it from a feed, before cleaning.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Stored beside the cleaned item (as JSON), so changed rules can be re-applied
+/// without refetching.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RawItem {
     pub title: Option<String>,
     /// The item's link, resolved against the feed URL.
@@ -103,6 +107,15 @@ pub struct Item {
     pub authors: Vec<String>,
     pub categories: Vec<String>,
     pub image: Option<String>,
+    /// The editor named in the text ("Editor: …").
+    pub contributor: Option<String>,
+    /// The outlet named as source ("Sumber: …").
+    pub source_note: Option<String>,
+    /// The article this one republishes, when the text says so.
+    pub original_url: Option<String>,
+    pub dateline: Option<String>,
+    /// The item as received, for re-cleaning.
+    pub raw: RawItem,
 }
 
 /// A stored item joined with the feed it came from, as the emitters need it.
@@ -116,6 +129,7 @@ pub struct StoredEntry {
     pub summary: Option<String>,
     pub content_html: String,
     pub authors: Vec<String>,
+    pub contributor: Option<String>,
     pub categories: Vec<String>,
     pub source: EntrySource,
 }

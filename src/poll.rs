@@ -2,13 +2,14 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::clean::clean_item;
+use crate::clean::{RuleBook, clean_item};
 use crate::dedup::identify;
-use crate::domain::{FeedSource, Item, ParsedFeed};
+use crate::domain::{FeedSource, Item, ItemKey, ParsedFeed, RawItem};
 use crate::fetch::{FetchOutcome, Fetcher};
 use crate::parse::parse_feed;
 use crate::store::{PollSuccess, Store};
@@ -64,11 +65,16 @@ impl fmt::Display for PollOutcome {
 pub struct Poller {
     fetcher: Fetcher,
     store: Store,
+    rules: Arc<RuleBook>,
 }
 
 impl Poller {
-    pub fn new(fetcher: Fetcher, store: Store) -> Poller {
-        Poller { fetcher, store }
+    pub fn new(fetcher: Fetcher, store: Store, rules: Arc<RuleBook>) -> Poller {
+        Poller {
+            fetcher,
+            store,
+            rules,
+        }
     }
 
     /// Polls `feed` once. Failures are recorded on the feed and reported, never raised:
@@ -123,7 +129,7 @@ impl Poller {
             Err(e) => return record_failure("parse", format!("{}: {e}", feed.url)).await,
         };
         let fetched_count = parsed.items.len();
-        let (items, skipped, repeated) = prepare_items(&parsed);
+        let (items, skipped, repeated) = prepare_items(&parsed, &self.rules);
         let stored = self
             .store
             .record_success(
@@ -149,6 +155,29 @@ impl Poller {
     }
 }
 
+/// Cleans one raw item into the item to store.
+pub fn build_item(raw: &RawItem, url: url::Url, key: ItemKey, rules: &RuleBook) -> Item {
+    let cleaned = clean_item(raw, &url, rules);
+    Item {
+        key,
+        url: url.to_string(),
+        title: cleaned.title,
+        guid: raw.guid.clone(),
+        published: raw.published,
+        updated: raw.updated,
+        summary: cleaned.summary,
+        content_html: cleaned.content_html,
+        authors: cleaned.authors,
+        categories: raw.categories.clone(),
+        image: raw.image.clone(),
+        contributor: cleaned.metadata.contributor,
+        source_note: cleaned.metadata.source_note,
+        original_url: cleaned.metadata.original_url,
+        dateline: cleaned.metadata.dateline,
+        raw: raw.clone(),
+    }
+}
+
 fn failed(kind: &str, message: String) -> PollOutcome {
     PollOutcome::Failed {
         kind: kind.to_string(),
@@ -158,7 +187,7 @@ fn failed(kind: &str, message: String) -> PollOutcome {
 
 /// Cleans and keys every parsed item. Returns the items to store, how many
 /// had no usable URL, and how many repeated a key already seen in this feed.
-fn prepare_items(parsed: &ParsedFeed) -> (Vec<Item>, usize, usize) {
+fn prepare_items(parsed: &ParsedFeed, rules: &RuleBook) -> (Vec<Item>, usize, usize) {
     let mut items = Vec::with_capacity(parsed.items.len());
     let mut seen = HashSet::new();
     let (mut skipped, mut repeated) = (0, 0);
@@ -171,20 +200,7 @@ fn prepare_items(parsed: &ParsedFeed) -> (Vec<Item>, usize, usize) {
             repeated += 1;
             continue;
         }
-        let cleaned = clean_item(raw, &url);
-        items.push(Item {
-            key,
-            url: url.to_string(),
-            title: cleaned.title,
-            guid: raw.guid.clone(),
-            published: raw.published,
-            updated: raw.updated,
-            summary: cleaned.summary,
-            content_html: cleaned.content_html,
-            authors: raw.authors.clone(),
-            categories: raw.categories.clone(),
-            image: raw.image.clone(),
-        });
+        items.push(build_item(raw, url, key, rules));
     }
     (items, skipped, repeated)
 }

@@ -1,74 +1,114 @@
-//! Cleaning of parsed items: safe HTML and tidy titles. Pure: no I/O, no config.
+//! Cleaning of parsed items: boilerplate rules, safe HTML, metadata and tidy titles. Pure: no I/O, no config.
 //!
-//! Boilerplate rules and Indonesian date handling build on this stage (see ARCHITECTURE.md).
+//! The stage receives compiled rules (`rules::RuleBook`) and turns a `RawItem`
+//! into presentable text plus what it learned (editor, author, source, the
+//! original URL of a republished article, the dateline) and a report of what
+//! each rule removed, which `kabar clean` shows to admins.
+
+pub mod blocks;
+pub mod boilerplate;
+pub mod html;
+pub mod rules;
+pub mod title;
 
 use std::sync::LazyLock;
 
+use unicode_normalization::UnicodeNormalization;
 use url::Url;
+
+pub use boilerplate::{Metadata, Removal};
+pub use rules::RuleBook;
 
 use crate::domain::RawItem;
 use crate::text::{collapse_whitespace, strip_xml_forbidden, truncate_words};
 
-/// Longest title derived from an item's text when the feed gave none.
-const DERIVED_TITLE_MAX_CHARS: usize = 120;
+/// Longest plain-text summary kept.
+const SUMMARY_MAX_CHARS: usize = 500;
 
-/// The cleaned, presentable parts of an item.
+/// An item's cleaned, presentable parts and what cleaning found.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CleanedText {
+pub struct CleanedItem {
     pub title: String,
     /// Safe HTML of the article text (content if the feed had it, else the summary).
     pub content_html: String,
     /// Plain-text summary, when the feed carried one.
     pub summary: Option<String>,
+    /// The feed's authors, else the author line found in the text.
+    pub authors: Vec<String>,
+    pub metadata: Metadata,
+    pub removals: Vec<Removal>,
 }
 
-/// Cleans the text parts of `raw`; `item_url` resolves relative links and images.
-pub fn clean_item(raw: &RawItem, item_url: &Url) -> CleanedText {
+/// Cleans `raw`; `item_url` picks the rule sets (by host) and resolves relative links.
+pub fn clean_item(raw: &RawItem, item_url: &Url, rules: &RuleBook) -> CleanedItem {
+    let networks = rules.for_host(item_url.host_str().unwrap_or(""));
     let body = raw
         .content
         .as_deref()
         .filter(|c| !c.trim().is_empty())
         .or(raw.summary.as_deref())
         .unwrap_or("");
-    let content_html = sanitize_html(body, item_url);
-    let summary = raw
-        .summary
-        .as_deref()
-        .map(html_to_text)
-        .filter(|s| !s.is_empty());
+    let (content_html, metadata, removals) = clean_html(body, item_url, &networks);
+    let summary = if raw.content.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+        raw.summary
+            .as_deref()
+            .map(|s| clean_html(s, item_url, &networks).0)
+    } else {
+        None
+    }
+    .map(|html| truncate_words(&html_to_text(&html), SUMMARY_MAX_CHARS))
+    .filter(|s| !s.is_empty());
     let title = raw
         .title
         .as_deref()
-        .map(html_to_text)
+        .map(|t| title::clean_title(&html_to_text(t), &networks))
         .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| derive_title(&html_to_text(&content_html)));
-    CleanedText {
-        title,
+        .unwrap_or_else(|| title::derive_title(&html_to_text(&content_html)));
+    let authors = if raw.authors.is_empty() {
+        metadata.author.iter().cloned().collect()
+    } else {
+        raw.authors.clone()
+    };
+    CleanedItem {
+        title: nfc(&title),
         content_html,
-        summary,
+        summary: summary.map(|s| nfc(&s)),
+        authors,
+        metadata,
+        removals,
     }
 }
 
-/// Sanitizes HTML with an allowlist: no script, style, iframe, event handler or
-/// non-http(s)/mailto URL survives; relative URLs resolve against `base`.
-pub fn sanitize_html(html: &str, base: &Url) -> String {
-    let html = strip_xml_forbidden(html);
-    let cleaned = ammonia::Builder::default()
-        .url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()))
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .clean(&html)
-        .to_string();
-    cleaned.trim().to_string()
+/// Boilerplate removal, then sanitizing, then Unicode NFC.
+fn clean_html(
+    body: &str,
+    item_url: &Url,
+    networks: &[&rules::Network],
+) -> (String, Metadata, Vec<Removal>) {
+    let body = strip_xml_forbidden(body);
+    let body = html::unescape_if_escaped(&body);
+    let stripped = boilerplate::strip(&body, networks);
+    let safe = html::sanitize(&stripped.html, item_url);
+    (nfc(&safe), stripped.metadata, stripped.removals)
+}
+
+fn nfc(text: &str) -> String {
+    text.nfc().collect()
+}
+
+/// Sanitizes HTML with the allowlist; relative URLs resolve against `base`.
+pub fn sanitize_html(html_text: &str, base: &Url) -> String {
+    html::sanitize(&strip_xml_forbidden(html_text), base)
 }
 
 /// Plain text of an HTML fragment, entities decoded and white space collapsed.
 pub fn html_to_text(html: &str) -> String {
     static TEXT_ONLY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         let mut builder = ammonia::Builder::empty();
-        // Keep the words of dropped block elements apart ("<p>a</p><p>b</p>" -> "a b").
         builder.clean_content_tags(["script", "style"].into_iter().collect());
         builder
     });
+    // Keep the words of dropped block elements apart ("<p>a</p><p>b</p>" -> "a b").
     let spaced = html.replace('<', " <");
     let escaped = TEXT_ONLY.clean(&spaced).to_string();
     let decoded = decode_basic_entities(&escaped);
@@ -86,26 +126,16 @@ fn decode_basic_entities(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// A title from the first sentence of the text, never empty.
-fn derive_title(text: &str) -> String {
-    let sentence = text
-        .split_inclusive(['.', '!', '?'])
-        .next()
-        .unwrap_or("")
-        .trim();
-    if sentence.is_empty() {
-        "(tanpa judul)".to_string()
-    } else {
-        truncate_words(sentence.trim_end_matches('.'), DERIVED_TITLE_MAX_CHARS)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn base() -> Url {
         Url::parse("https://contoh.example/berita/1").unwrap()
+    }
+
+    fn clean(raw: &RawItem) -> CleanedItem {
+        clean_item(raw, &base(), &RuleBook::builtin())
     }
 
     #[test]
@@ -143,22 +173,28 @@ mod tests {
             ),
             ..RawItem::default()
         };
-        assert_eq!(
-            clean_item(&raw, &base()).title,
-            "Hujan deras melanda Cianjur sejak pagi"
-        );
-        assert_eq!(
-            clean_item(&RawItem::default(), &base()).title,
-            "(tanpa judul)"
-        );
+        assert_eq!(clean(&raw).title, "Hujan deras melanda Cianjur sejak pagi");
+        assert_eq!(clean(&RawItem::default()).title, "(tanpa judul)");
     }
 
     #[test]
     fn title_entities_and_space() {
         let raw = RawItem {
-            title: Some("  Pemkot &amp; DPRD\u{A0}Sepakat  ".into()),
+            title: Some("  Pemkot &amp; DPRD\u{A0}Sepakat...  ".into()),
             ..RawItem::default()
         };
-        assert_eq!(clean_item(&raw, &base()).title, "Pemkot & DPRD Sepakat");
+        assert_eq!(clean(&raw).title, "Pemkot & DPRD Sepakat");
+    }
+
+    #[test]
+    fn text_is_nfc() {
+        let raw = RawItem {
+            title: Some("Cafe\u{301} di Braga".into()),
+            summary: Some("<p>Kafe\u{301}</p>".into()),
+            ..RawItem::default()
+        };
+        let cleaned = clean(&raw);
+        assert_eq!(cleaned.title, "Caf\u{E9} di Braga");
+        assert_eq!(cleaned.content_html, "<p>Kaf\u{E9}</p>");
     }
 }

@@ -80,6 +80,10 @@ fn write_entry(w: &mut Writer<Vec<u8>>, info: &OutputInfo, entry: &StoredEntry) 
             w.create_element("author")
                 .write_inner_content(|w| text_element(w, "name", name))?;
         }
+        if let Some(editor) = &entry.contributor {
+            w.create_element("contributor")
+                .write_inner_content(|w| text_element(w, "name", editor))?;
+        }
         w.create_element("category")
             .with_attributes([
                 ("term", strip_xml_forbidden(&entry.source.region).as_ref()),
@@ -153,6 +157,7 @@ mod tests {
             summary: Some("Ringkasan".into()),
             content_html: "<p>Isi &amp; berita</p>".into(),
             authors: vec![],
+            contributor: None,
             categories: vec![],
             source: EntrySource {
                 feed_name: "contoh".into(),

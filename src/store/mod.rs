@@ -285,7 +285,7 @@ impl Store {
     pub async fn newest_entries(&self, limit: usize) -> Result<Vec<StoredEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT i.key, i.url, i.title, i.published, i.updated, i.summary, i.content_html,
-                    i.authors, i.categories,
+                    i.authors, i.contributor, i.categories,
                     f.name AS feed_name, f.url AS feed_url, f.region, f.site_title, f.site_link,
                     f.site_id, f.site_updated
              FROM items i JOIN feeds f ON f.id = i.feed_id
@@ -311,6 +311,7 @@ impl Store {
                     summary: row.get("summary"),
                     content_html: row.get("content_html"),
                     authors: row.get("authors"),
+                    contributor: row.get("contributor"),
                     categories: row.get("categories"),
                     source: EntrySource {
                         feed_name: row.get("feed_name"),
@@ -398,17 +399,29 @@ async fn insert_items(
     let authors: Vec<String> = items.iter().map(|i| join(&i.authors)).collect();
     let categories: Vec<String> = items.iter().map(|i| join(&i.categories)).collect();
     let images: Vec<Option<&str>> = items.iter().map(|i| i.image.as_deref()).collect();
+    let contributors: Vec<Option<&str>> = items.iter().map(|i| i.contributor.as_deref()).collect();
+    let source_notes: Vec<Option<&str>> = items.iter().map(|i| i.source_note.as_deref()).collect();
+    let original_urls: Vec<Option<&str>> =
+        items.iter().map(|i| i.original_url.as_deref()).collect();
+    let datelines: Vec<Option<&str>> = items.iter().map(|i| i.dateline.as_deref()).collect();
+    let raws: Vec<String> = items
+        .iter()
+        .map(|i| serde_json::to_string(&i.raw).expect("a RawItem always serializes"))
+        .collect();
     let inserted = sqlx::query(
         "INSERT INTO items (key, url, title, guid, published, published_by_feed, updated,
                             summary, content_html, authors, categories, image_url,
+                            contributor, source_note, original_url, dateline, raw,
                             feed_id, first_seen)
-         SELECT k, u, t, g, COALESCE(p, $12), p IS NOT NULL, COALESCE(up, p, $12),
+         SELECT k, u, t, g, COALESCE(p, $17), p IS NOT NULL, COALESCE(up, p, $17),
                 s, c, string_to_array(a, chr(31)), string_to_array(cat, chr(31)), img,
-                $13, $12
+                ctb, src, orig, dl, r::jsonb,
+                $18, $17
          FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
                      $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[],
-                     $11::text[])
-              AS x(k, u, t, g, p, up, s, c, a, cat, img)
+                     $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+                     $16::text[])
+              AS x(k, u, t, g, p, up, s, c, a, cat, img, ctb, src, orig, dl, r)
          ON CONFLICT (key) DO NOTHING
          RETURNING key",
     )
@@ -423,6 +436,11 @@ async fn insert_items(
     .bind(&authors)
     .bind(&categories)
     .bind(&images)
+    .bind(&contributors)
+    .bind(&source_notes)
+    .bind(&original_urls)
+    .bind(&datelines)
+    .bind(&raws)
     .bind(polled_at)
     .bind(feed_id)
     .fetch_all(&mut **tx)
