@@ -2,6 +2,8 @@
 //!
 //! Boilerplate rules and Indonesian date handling build on this stage (see ARCHITECTURE.md).
 
+pub mod dates;
+
 use std::sync::LazyLock;
 
 use url::Url;
