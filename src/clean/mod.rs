@@ -11,6 +11,8 @@ pub mod html;
 pub mod rules;
 pub mod title;
 
+pub mod dates;
+
 use std::sync::LazyLock;
 
 use unicode_normalization::UnicodeNormalization;
