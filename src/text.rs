@@ -1,4 +1,4 @@
-//! Small pure text helpers shared by the cleaning and emitting stages.
+//! Small pure text helpers shared by the parsing, cleaning and emitting stages.
 
 use std::borrow::Cow;
 
