@@ -57,6 +57,16 @@ pub fn fetcher(settings: &Settings) -> Result<Fetcher, AppError> {
     })?)
 }
 
+/// A poller with the settings' HTTP limits, rules and date margin.
+pub fn poller(settings: &Settings, store: &Store) -> Result<Poller, AppError> {
+    Ok(Poller::new(
+        fetcher(settings)?,
+        store.clone(),
+        settings.rules.clone(),
+        settings.future_margin,
+    ))
+}
+
 /// How the combined feed describes itself, from the output settings.
 pub fn output_info(settings: &Settings) -> OutputInfo {
     let self_url = settings
@@ -94,7 +104,7 @@ pub async fn poll_once(
         })?],
         None => settings.feeds.iter().collect(),
     };
-    let poller = Poller::new(fetcher(settings)?, store.clone(), settings.rules.clone());
+    let poller = poller(settings, store)?;
     let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency));
     let mut polls = JoinSet::new();
     for (index, feed) in feeds.into_iter().enumerate() {
@@ -135,7 +145,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
-    let poller = Poller::new(fetcher(&settings)?, store.clone(), settings.rules.clone());
+    let poller = poller(&settings, &store)?;
     let state = AppState {
         store: store.clone(),
         output: Arc::new(output_info(&settings)),

@@ -15,7 +15,8 @@ use thiserror::Error;
 use url::Url;
 
 use crate::clean::RuleBook;
-use crate::domain::FeedSource;
+use crate::dates::parse_timezone;
+use crate::domain::{FeedSource, SourceKind};
 use crate::schedule::CronSchedule;
 
 /// The prefix of environment variables that override config keys;
@@ -65,6 +66,8 @@ pub struct Settings {
     pub fetch: FetchSettings,
     /// Polls in flight at once, across all feeds.
     pub concurrency: usize,
+    /// Items dated further ahead than this are dated when first seen instead.
+    pub future_margin: Duration,
     pub feeds: Vec<FeedSettings>,
     /// Boilerplate rules: the shipped ones plus the rules directory's.
     pub rules: Arc<RuleBook>,
@@ -185,6 +188,9 @@ struct RawDefaults {
     connect_timeout: Option<Duration>,
     max_body_bytes: Option<i64>,
     concurrency: Option<i64>,
+    timezone: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    future_margin: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +201,10 @@ struct RawFeed {
     #[serde(default)]
     tags: Vec<String>,
     schedule: Option<String>,
+    kind: Option<String>,
+    encoding: Option<String>,
+    timezone: Option<String>,
+    clock_offset: Option<String>,
 }
 
 pub const DEFAULT_SCHEDULE: &str = "*/15 * * * *";
@@ -427,6 +437,22 @@ fn validate(
         );
     }
 
+    let default_timezone_text = raw
+        .defaults
+        .timezone
+        .unwrap_or_else(|| "Asia/Jakarta".to_string());
+    let default_timezone = parse_timezone(&default_timezone_text).unwrap_or_else(|| {
+        problem(
+            "defaults.timezone",
+            timezone_problem(&default_timezone_text),
+        );
+        crate::dates::jakarta()
+    });
+    let future_margin = raw
+        .defaults
+        .future_margin
+        .unwrap_or(Duration::from_secs(15 * 60));
+
     if raw.feeds.is_empty() {
         problem("feeds", "no [[feeds]] configured".to_string());
     }
@@ -476,6 +502,49 @@ fn validate(
                 .ok(),
             None => default_schedule.clone(),
         };
+        let kind = match feed.kind.as_deref() {
+            None | Some("feed") => SourceKind::Feed,
+            Some("news-sitemap") => SourceKind::NewsSitemap,
+            Some(other) => {
+                problem(
+                    &key("kind"),
+                    format!("feed {label:?}: expected \"feed\" or \"news-sitemap\", got {other:?}"),
+                );
+                SourceKind::Feed
+            }
+        };
+        if let Some(encoding) = feed
+            .encoding
+            .as_deref()
+            .filter(|e| !crate::parse::encoding::is_known_label(e))
+        {
+            problem(
+                &key("encoding"),
+                format!(
+                    "feed {label:?}: unknown character encoding {encoding:?} (e.g. \"windows-1252\", \"iso-8859-1\")"
+                ),
+            );
+        }
+        let timezone = match &feed.timezone {
+            Some(text) => parse_timezone(text).unwrap_or_else(|| {
+                problem(
+                    &key("timezone"),
+                    format!("feed {label:?}: {}", timezone_problem(text)),
+                );
+                default_timezone
+            }),
+            None => default_timezone,
+        };
+        let clock_offset = match &feed.clock_offset {
+            Some(text) => parse_signed_duration(text).unwrap_or_else(|| {
+                problem(
+                    &key("clock_offset"),
+                    format!("feed {label:?}: expected a duration such as \"-7h\" or \"30m\", got {text:?}"),
+                );
+                chrono::Duration::zero()
+            }),
+            None => chrono::Duration::zero(),
+        };
         if let Some(schedule) = schedule {
             feeds.push(FeedSettings {
                 source: FeedSource {
@@ -483,6 +552,10 @@ fn validate(
                     url,
                     region,
                     tags: feed.tags,
+                    kind,
+                    encoding: feed.encoding,
+                    timezone,
+                    clock_offset,
                 },
                 schedule,
             });
@@ -540,8 +613,27 @@ fn validate(
             max_body_bytes: max_body_bytes.max(1024) as usize,
         },
         concurrency: concurrency.clamp(1, 1024) as usize,
+        future_margin,
         feeds,
     }
+}
+
+fn timezone_problem(text: &str) -> String {
+    format!(
+        "unknown time zone {text:?}; use Asia/Jakarta, Asia/Makassar, Asia/Jayapura, WIB, WITA, WIT, UTC or an offset like +07:00"
+    )
+}
+
+/// `"-7h"`, `"30m"`, `"+1h 30m"`: a humantime duration with an optional sign.
+fn parse_signed_duration(text: &str) -> Option<chrono::Duration> {
+    let text = text.trim();
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let magnitude =
+        chrono::Duration::from_std(humantime::parse_duration(rest.trim()).ok()?).ok()?;
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 impl Settings {

@@ -39,6 +39,16 @@ impl fmt::Display for ItemKey {
     }
 }
 
+/// What kind of document a source publishes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SourceKind {
+    /// RSS, Atom or JSON Feed.
+    #[default]
+    Feed,
+    /// A Google News sitemap (`<urlset>` with `news:` elements).
+    NewsSitemap,
+}
+
 /// A source feed as the admin configured it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedSource {
@@ -47,6 +57,14 @@ pub struct FeedSource {
     pub url: String,
     pub region: String,
     pub tags: Vec<String>,
+    pub kind: SourceKind,
+    /// Charset label that overrides what the server and the document say.
+    pub encoding: Option<String>,
+    /// Offset of dates the feed writes without a zone.
+    pub timezone: chrono::FixedOffset,
+    /// Added to every date the feed gives: fixes feeds that label local clock
+    /// time as GMT (Jawa Pos writes WIB and says GMT: `-7h`).
+    pub clock_offset: chrono::Duration,
 }
 
 /// One item as the parser read it from a feed, before cleaning.

@@ -11,7 +11,7 @@ use crate::clean::{RuleBook, clean_item};
 use crate::dedup::identify;
 use crate::domain::{FeedSource, Item, ItemKey, ParsedFeed, RawItem};
 use crate::fetch::{FetchOutcome, Fetcher};
-use crate::parse::parse_feed;
+use crate::parse::{ParseInput, parse_source};
 use crate::store::{PollSuccess, Store};
 
 /// What one poll of one feed came to.
@@ -66,14 +66,24 @@ pub struct Poller {
     fetcher: Fetcher,
     store: Store,
     rules: Arc<RuleBook>,
+    future_margin: chrono::Duration,
 }
 
 impl Poller {
-    pub fn new(fetcher: Fetcher, store: Store, rules: Arc<RuleBook>) -> Poller {
+    /// `future_margin`: how far ahead of now an item's date may be before it
+    /// is taken as wrong and replaced with the time it was first seen.
+    pub fn new(
+        fetcher: Fetcher,
+        store: Store,
+        rules: Arc<RuleBook>,
+        future_margin: std::time::Duration,
+    ) -> Poller {
         Poller {
             fetcher,
             store,
             rules,
+            future_margin: chrono::Duration::from_std(future_margin)
+                .unwrap_or(chrono::Duration::MAX),
         }
     }
 
@@ -124,10 +134,31 @@ impl Poller {
             Ok(FetchOutcome::Fetched(body)) => body,
             Err(e) => return record_failure(e.kind(), e.to_string()).await,
         };
-        let parsed = match parse_feed(&fetched.body, &fetched.final_url) {
-            Ok(parsed) => parsed,
-            Err(e) => return record_failure("parse", format!("{}: {e}", feed.url)).await,
+        let input = ParseInput {
+            body: &fetched.body,
+            base_url: &fetched.final_url,
+            content_type: fetched.content_type.as_deref(),
+            encoding_override: feed.encoding.as_deref(),
+            kind: feed.kind,
+            timezone: feed.timezone,
         };
+        let output = match parse_source(&input) {
+            Ok(output) => output,
+            Err(e) => return record_failure(e.kind(), format!("{}: {e}", feed.url)).await,
+        };
+        if !output.repairs.is_empty() {
+            info!(
+                ampersands = output.repairs.ampersands,
+                forbidden_chars = output.repairs.forbidden_chars,
+                entities = output.repairs.entities,
+                "repaired broken XML before parsing"
+            );
+        }
+        if output.replaced_invalid_bytes {
+            info!(charset = %output.charset, "replaced bytes invalid in the feed's charset");
+        }
+        let mut parsed = output.feed;
+        fix_dates(&mut parsed, feed, polled_at, self.future_margin);
         let fetched_count = parsed.items.len();
         let (items, skipped, repeated) = prepare_items(&parsed, &self.rules);
         let stored = self
@@ -151,6 +182,36 @@ impl Poller {
                 skipped,
             },
             Err(e) => record_failure("store", e.to_string()).await,
+        }
+    }
+}
+
+/// Applies the feed's clock offset to every date, then clamps dates further in
+/// the future than `margin` to `now` (and says so): a wrong date must not pin an
+/// item to the top of the combined feed.
+pub fn fix_dates(
+    parsed: &mut ParsedFeed,
+    feed: &FeedSource,
+    now: DateTime<Utc>,
+    margin: chrono::Duration,
+) {
+    let limit = now
+        .checked_add_signed(margin)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    for item in &mut parsed.items {
+        for date in [&mut item.published, &mut item.updated]
+            .into_iter()
+            .flatten()
+        {
+            *date = date.checked_add_signed(feed.clock_offset).unwrap_or(*date);
+            if *date > limit {
+                warn!(
+                    item = item.link.as_deref().unwrap_or("(no link)"),
+                    claimed = %date,
+                    "item dated in the future; using the time it was first seen"
+                );
+                *date = now;
+            }
         }
     }
 }

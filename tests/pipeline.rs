@@ -233,7 +233,7 @@ async fn a_broken_feed_is_recorded_and_the_others_still_poll() {
             _ => "ok".to_string(),
         })
         .collect();
-    assert_eq!(kinds, ["ok", "parse", "http_status", "ok"]);
+    assert_eq!(kinds, ["ok", "not_a_feed", "http_status", "ok"]);
     assert_eq!(entry_count(&w.store).await, 3 + 1);
     let detik = feed_status(&w.store, "detik-jatim").await;
     assert!(detik.last_error.unwrap().contains("403"));
@@ -404,4 +404,49 @@ async fn max_entries_bounds_the_combined_feed() {
         .map(|e| e.title.as_ref().unwrap().content.clone())
         .collect();
     assert!(titles[0].starts_with("Pemprov Jabar"), "{titles:?}");
+}
+
+#[tokio::test]
+async fn indonesian_zone_less_mislabelled_and_future_dates_come_out_right() {
+    let db = TestDb::create().await;
+    let server = FixtureServer::start().await;
+    server.set_fixture("/radar/rss", "jawapos-dates.xml");
+    let text = format!(
+        "{}clock_offset = \"-7h\"\n",
+        common::config_text(
+            &db.url,
+            &[("radar-uji", server.url("/radar/rss"), "jawa-timur")]
+        )
+    );
+    let settings = kabar::config::from_toml(&text).unwrap();
+    let store = app::open_store(&settings).await.unwrap();
+    let before = chrono::Utc::now();
+    app::poll_once(&settings, &store, None).await.unwrap();
+    let entries = store.newest_entries(10).await.unwrap();
+    let published = |title: &str| {
+        entries
+            .iter()
+            .find(|e| e.title == title)
+            .unwrap_or_else(|| panic!("{title} stored"))
+            .published
+            .to_rfc3339()
+    };
+    // "14:00 GMT" was WIB clock time: -7h gives 07:00 UTC.
+    assert_eq!(
+        published("Tanggal berlabel GMT padahal WIB"),
+        "2026-11-25T07:00:00+00:00"
+    );
+    // The offset applies to every date of the feed: 20.04 WIB is 13:04 UTC, less 7h.
+    assert_eq!(
+        published("Tanggal berbahasa Indonesia"),
+        "2026-11-25T06:04:00+00:00"
+    );
+    // Zone-less dates are Asia/Jakarta time (21:35 WIB = 14:35 UTC), less 7h.
+    assert_eq!(published("Tanggal tanpa zona"), "2026-11-25T07:35:00+00:00");
+    // 2099 is clamped to the time the item was first seen.
+    let future = entries
+        .iter()
+        .find(|e| e.title == "Tanggal jauh di masa depan")
+        .unwrap();
+    assert!(future.published >= before && future.published <= chrono::Utc::now());
 }

@@ -11,8 +11,6 @@ pub mod html;
 pub mod rules;
 pub mod title;
 
-pub mod dates;
-
 use std::sync::LazyLock;
 
 use unicode_normalization::UnicodeNormalization;

@@ -9,23 +9,15 @@ pub mod html;
 pub mod repair;
 pub mod sitemap;
 
+use chrono::FixedOffset;
 use feed_rs::model::{Entry, Feed, Link, Text};
 use thiserror::Error;
 use url::Url;
 
+pub use crate::domain::SourceKind;
 use crate::domain::{FeedMeta, ParsedFeed, RawItem};
 pub use encoding::CharsetSource;
 pub use repair::Repairs;
-
-/// What kind of document a source publishes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SourceKind {
-    /// RSS, Atom or JSON Feed.
-    #[default]
-    Feed,
-    /// A Google News sitemap (`<urlset>` with `news:` elements).
-    NewsSitemap,
-}
 
 /// One fetched body and what is known about it.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +30,8 @@ pub struct ParseInput<'a> {
     /// The feed's configured charset label; wins over every label in the body.
     pub encoding_override: Option<&'a str>,
     pub kind: SourceKind,
+    /// Dates without a zone are read in this offset (the feed's time zone).
+    pub timezone: FixedOffset,
 }
 
 /// A parsed source, with what it took to read it (for logs and metrics).
@@ -103,7 +97,7 @@ pub fn parse_source(input: &ParseInput) -> Result<ParseOutput, ParseError> {
         repair::repair_xml(&decoded.text)
     };
     let parsed = match input.kind {
-        SourceKind::Feed => feed_parser(input.base_url)
+        SourceKind::Feed => feed_parser(input.base_url, input.timezone)
             .parse(text.as_bytes())
             .map(|feed| convert(feed, Url::parse(input.base_url).ok().as_ref()))
             .map_err(|e| ParseError::Malformed {
@@ -129,7 +123,8 @@ pub fn parse_source(input: &ParseInput) -> Result<ParseOutput, ParseError> {
     })
 }
 
-/// Parses a feed body (RSS, Atom, JSON Feed) with no header or override known.
+/// Parses a feed body (RSS, Atom, JSON Feed) with no header or override known;
+/// zone-less dates are read as WIB.
 /// `base_url` (the URL it was fetched from, after redirects) resolves relative item links.
 pub fn parse_feed(body: &[u8], base_url: &str) -> Result<ParsedFeed, ParseError> {
     parse_source(&ParseInput {
@@ -138,15 +133,18 @@ pub fn parse_feed(body: &[u8], base_url: &str) -> Result<ParsedFeed, ParseError>
         content_type: None,
         encoding_override: None,
         kind: SourceKind::Feed,
+        timezone: crate::dates::jakarta(),
     })
     .map(|output| output.feed)
 }
 
 /// The one place the feed-rs parser is configured (a timestamp parser for
 /// Indonesian dates plugs in here).
-fn feed_parser(base_url: &str) -> feed_rs::parser::Parser {
+fn feed_parser(base_url: &str, timezone: FixedOffset) -> feed_rs::parser::Parser {
     feed_rs::parser::Builder::new()
         .base_uri(Some(base_url))
+        // Indonesian day and month names, WIB/WITA/WIT and zone-less dates.
+        .timestamp_parser(move |text| crate::dates::parse_timestamp(text, timezone))
         // kabar cleans HTML itself, with its own allowlist and rules.
         .sanitize_content(false)
         .build()
@@ -323,6 +321,7 @@ mod tests {
             content_type: None,
             encoding_override: None,
             kind: SourceKind::Feed,
+            timezone: crate::dates::jakarta(),
         }
     }
 

@@ -1,4 +1,4 @@
-//! Timestamps from Indonesian portal feeds and pages -> UTC instants. Pure: no I/O, no config.
+//! Timestamps as Indonesian portals write them (Indonesian names, WIB/WITA/WIT, dots in times) and as RFC 822/3339 say. Pure.
 //!
 //! Built to serve as feed-rs's `timestamp_parser`, so it also accepts what feed-rs's own
 //! lenient parser accepts: RFC 2822 and RFC 3339 with their common defects. Indonesian page
