@@ -10,6 +10,7 @@ pub mod domain;
 pub mod emit;
 pub mod fetch;
 pub mod http;
+pub mod inspect;
 pub mod parse;
 pub mod poll;
 pub mod schedule;

@@ -44,6 +44,23 @@ enum Command {
     CheckConfig,
     /// Apply database migrations.
     Migrate,
+    /// Show how the current rules clean a feed, item by item, and which rule removed what.
+    Clean {
+        /// A feed file, or an http(s) URL to fetch.
+        source: String,
+        /// Read it as this configured feed (its encoding, time zone, clock offset, kind).
+        #[arg(long)]
+        feed: Option<String>,
+    },
+    /// Re-apply the current rules to stored items, without refetching.
+    Reclean {
+        /// Only this feed's items.
+        #[arg(long)]
+        feed: Option<String>,
+        /// Only items published at or after this date (e.g. 2026-11-01 or 2026-11-01T08:00:00+07:00).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Write the combined Atom feed to a file (or standard output).
     Render {
         /// Output file; standard output when absent.
@@ -132,6 +149,24 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Clean { source, feed } => {
+            let settings = load(&cli.config)?;
+            print!(
+                "{}",
+                app::inspect_source(&settings, &source, feed.as_deref()).await?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reclean { feed, since } => {
+            let settings = load(&cli.config)?;
+            let store = app::open_store(&settings).await?;
+            let report = app::reclean(&settings, &store, feed.as_deref(), since).await?;
+            println!(
+                "re-cleaned {} items, {} changed",
+                report.examined, report.changed
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Render { output } => {
             let settings = load(&cli.config)?;
             let store = app::open_store(&settings).await?;
@@ -153,6 +188,13 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--since`: a date in any form kabar reads in feeds; zone-less means WIB.
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    kabar::dates::parse_timestamp(text, kabar::dates::jakarta()).ok_or_else(|| {
+        format!("not a date: {text:?} (try 2026-11-01 or 2026-11-01T08:00:00+07:00)")
+    })
 }
 
 /// Writes to a temporary file beside `path`, then renames it over `path`, so a

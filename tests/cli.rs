@@ -204,3 +204,49 @@ async fn poll_exits_non_zero_when_a_feed_fails() {
     assert!(summary.contains("hilang  error (http_status)"), "{summary}");
     assert!(summary.contains("404"), "{summary}");
 }
+
+#[tokio::test]
+async fn clean_explains_which_rule_removed_what() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[database]\nurl = \"postgres://kabar@127.0.0.1/kabar\"\n[[feeds]]\nname = \"radar\"\nurl = \"https://radaruji.jawapos.example/feed\"\nregion = \"jawa-timur\"\nclock_offset = \"-7h\"\n",
+    );
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(
+        &feed,
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Radar Uji</title>
+<item><title>Pasar Malam Dibuka - Radar Surabaya</title><link>https://radarsurabaya.jawapos.com/a/1</link>
+<pubDate>Wed, 25 Nov 2026 20:00:00 GMT</pubDate>
+<description><![CDATA[<p>RADARSURABAYA.ID - Pasar malam dibuka lagi.</p><p>ADVERTISEMENT</p><p>Editor: Sari</p>]]></description></item>
+</channel></rss>"#,
+    )
+    .unwrap();
+    let out = kabar(
+        &[
+            "--config",
+            &config,
+            "clean",
+            feed.to_str().unwrap(),
+            "--feed",
+            "radar",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    for expected in [
+        "1. Pasar Malam Dibuka\n",
+        "published: 2026-11-25T13:00:00Z",
+        "[default/advertisement] ADVERTISEMENT",
+        "[default/editor] Editor: Sari",
+        "[jawapos/dateline] RADARSURABAYA.ID -",
+        "     Pasar malam dibuka lagi.",
+    ] {
+        assert!(
+            report.contains(expected),
+            "missing {expected:?} in:\n{report}"
+        );
+    }
+}

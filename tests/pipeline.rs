@@ -450,3 +450,73 @@ async fn indonesian_zone_less_mislabelled_and_future_dates_come_out_right() {
         .unwrap();
     assert!(future.published >= before && future.published <= chrono::Utc::now());
 }
+
+#[tokio::test]
+async fn reclean_applies_changed_rules_to_stored_items_keeping_ids() {
+    let w = world().await;
+    app::poll_once(&w.settings, &w.store, Some("tribun-jabar"))
+        .await
+        .unwrap();
+    let before = w.store.newest_entries(10).await.unwrap();
+    let atom_before = app::render_atom(&w.settings, &w.store).await.unwrap();
+
+    // An admin adds a rule for this host and re-cleans.
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("lokal.toml"),
+        "hosts = [\"127.0.0.1\"]\n[[rule]]\nname = \"pasokan\"\nremove_line = '^pedagang menyebut'\n",
+    )
+    .unwrap();
+    let text = common::config_text(
+        &w.db.url,
+        &[("tribun-jabar", w.server.url("/tribun/rss"), "jawa-barat")],
+    )
+    .replacen(
+        "[output]",
+        &format!(
+            "[cleaning]\nrules_dir = \"{}\"\n\n[output]",
+            rules.path().display()
+        ),
+        1,
+    );
+    let settings = kabar::config::from_toml(&text).unwrap();
+    let report = app::reclean(&settings, &w.store, None, None).await.unwrap();
+    assert_eq!(
+        report,
+        app::RecleanReport {
+            examined: 3,
+            changed: 1
+        }
+    );
+
+    let after = w.store.newest_entries(10).await.unwrap();
+    assert_eq!(before.len(), after.len());
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(old.key, new.key);
+        if old.title.starts_with("Harga Cabai") {
+            assert!(old.content_html.contains("Pedagang menyebut"));
+            assert!(!new.content_html.contains("Pedagang menyebut"));
+            assert!(new.updated > old.updated, "a changed item is updated");
+        } else {
+            assert_eq!(old, new, "an unchanged item is untouched");
+        }
+    }
+    // Re-cleaning again with the same rules changes nothing.
+    let again = app::reclean(&settings, &w.store, Some("tribun-jabar"), None)
+        .await
+        .unwrap();
+    assert_eq!(again.changed, 0);
+    let ids = |xml: &[u8]| -> Vec<String> {
+        feed_rs::parser::parse(xml)
+            .unwrap()
+            .entries
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    let atom_after = app::render_atom(&settings, &w.store).await.unwrap();
+    let (mut a, mut b) = (ids(&atom_before), ids(&atom_after));
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "entry ids survive re-cleaning");
+}

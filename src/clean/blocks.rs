@@ -127,8 +127,8 @@ impl Block {
 /// Elements dropped with everything inside them.
 const DROPPED: &[&str] = &[
     "script", "style", "noscript", "iframe", "template", "object", "embed", "form", "button",
-    "input", "select", "textarea", "svg", "canvas", "video", "audio", "head", "title", "meta",
-    "link",
+    "input", "select", "textarea", "svg", "math", "canvas", "video", "audio", "head", "title",
+    "meta", "link",
 ];
 /// Containers whose children are laid out as blocks of their own.
 const TRANSPARENT: &[&str] = &[
@@ -174,14 +174,38 @@ struct Builder {
 impl Builder {
     fn flush(&mut self) {
         let tag = self.current_tag.clone();
-        let done = std::mem::replace(&mut self.current, Block::new(&tag));
+        let mut done = std::mem::replace(&mut self.current, Block::new(&tag));
+        // Nor does a paragraph end in space.
+        if let Some(Seg::Text(last)) = done
+            .segs
+            .iter_mut()
+            .rev()
+            .find(|s| matches!(s, Seg::Text(t) if !t.is_empty()))
+        {
+            let trimmed = last.trim_end().len();
+            last.truncate(trimmed);
+        }
         if !done.is_empty() {
             self.blocks.push(done);
         }
     }
 
     fn push_text(&mut self, text: &str) {
-        let normalized = normalize_spaces(text);
+        let mut normalized = normalize_spaces(text);
+        let ends_in_space = |segs: &[Seg]| {
+            segs.iter().rev().find_map(|s| match s {
+                Seg::Text(t) if !t.is_empty() => Some(t.ends_with(' ')),
+                _ => None,
+            })
+        };
+        // A paragraph starts with text, and spaces split by dropped markup collapse
+        // into one, so that cleaning its own output changes nothing.
+        if self.current.text_chars == 0 || ends_in_space(&self.current.segs).unwrap_or(true) {
+            normalized = normalized.trim_start().to_string();
+        }
+        if normalized.is_empty() {
+            return;
+        }
         let chars = normalized.chars().filter(|c| !c.is_whitespace()).count();
         self.current.text_chars += chars;
         if self.link_depth > 0 {

@@ -87,7 +87,7 @@ fn remove_empty_inline(html: &str) -> Cow<'_, str> {
             .expect("static regex")
     });
     static EMPTY_P: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"<p>\s*</p>\s*").expect("static regex"));
+        LazyLock::new(|| Regex::new(r"<p>(\s|&nbsp;)*</p>\s*").expect("static regex"));
     if !html.contains("></") {
         return Cow::Borrowed(html);
     }

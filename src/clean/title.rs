@@ -29,12 +29,14 @@ pub fn clean_title(title: &str, networks: &[&Network]) -> String {
 pub fn derive_title(text: &str) -> String {
     let sentence = text
         .split_inclusive(['.', '!', '?'])
-        .next()
+        .find(|s| s.chars().any(char::is_alphanumeric))
         .unwrap_or("")
-        .trim();
+        .trim()
+        .trim_end_matches('.')
+        .trim_end();
     if sentence.is_empty() {
         "(tanpa judul)".to_string()
     } else {
-        truncate_words(sentence.trim_end_matches('.'), DERIVED_TITLE_MAX_CHARS)
+        truncate_words(sentence, DERIVED_TITLE_MAX_CHARS)
     }
 }

@@ -60,6 +60,14 @@ pub struct FeedStatus {
     pub item_count: i64,
 }
 
+/// A stored item's raw form, for re-cleaning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecord {
+    pub key: ItemKey,
+    pub url: String,
+    pub raw: crate::domain::RawItem,
+}
+
 /// Counts from storing one poll's items.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreCounts {
@@ -361,6 +369,107 @@ impl Store {
             .collect())
     }
 
+    /// One page of stored items with their raw form, for re-cleaning: items
+    /// of `feed` (or all), published at or after `since`, with keys after
+    /// `after` in key order. Items stored before raw forms were kept are left out.
+    pub async fn raw_items_page(
+        &self,
+        feed: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        after: Option<ItemKey>,
+        limit: usize,
+    ) -> Result<Vec<RawRecord>, StoreError> {
+        let action = "reading stored items to re-clean";
+        let rows = sqlx::query(
+            "SELECT i.key, i.url, i.raw::text AS raw
+             FROM items i JOIN feeds f ON f.id = i.feed_id
+             WHERE i.raw IS NOT NULL
+               AND ($1::text IS NULL OR f.name = $1)
+               AND ($2::timestamptz IS NULL OR i.published >= $2)
+               AND ($3::bytea IS NULL OR i.key > $3)
+             ORDER BY i.key
+             LIMIT $4",
+        )
+        .bind(feed)
+        .bind(since)
+        .bind(after.map(|k| k.0.to_vec()))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error(action))?;
+        rows.into_iter()
+            .map(|row| {
+                let key_bytes: Vec<u8> = row.get("key");
+                let raw_text: String = row.get("raw");
+                let decode = |message: String| StoreError::Query {
+                    action,
+                    source: sqlx::Error::Decode(message.into()),
+                };
+                Ok(RawRecord {
+                    key: ItemKey::from_slice(&key_bytes)
+                        .ok_or_else(|| decode("item key is not 32 bytes".into()))?,
+                    url: row.get("url"),
+                    raw: serde_json::from_str(&raw_text)
+                        .map_err(|e| decode(format!("stored raw item is unreadable: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes re-cleaned items. Only rows whose cleaned form differs are
+    /// touched, and only those get a new `updated` time; returns how many changed.
+    pub async fn update_cleaned(
+        &self,
+        items: &[Item],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let join = |list: &[String]| join_list(list);
+        let keys: Vec<Vec<u8>> = items.iter().map(|i| i.key.0.to_vec()).collect();
+        let titles: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
+        let summaries: Vec<Option<&str>> = items.iter().map(|i| i.summary.as_deref()).collect();
+        let contents: Vec<&str> = items.iter().map(|i| i.content_html.as_str()).collect();
+        let authors: Vec<String> = items.iter().map(|i| join(&i.authors)).collect();
+        let contributors: Vec<Option<&str>> =
+            items.iter().map(|i| i.contributor.as_deref()).collect();
+        let source_notes: Vec<Option<&str>> =
+            items.iter().map(|i| i.source_note.as_deref()).collect();
+        let original_urls: Vec<Option<&str>> =
+            items.iter().map(|i| i.original_url.as_deref()).collect();
+        let datelines: Vec<Option<&str>> = items.iter().map(|i| i.dateline.as_deref()).collect();
+        let changed = sqlx::query(
+            "UPDATE items SET title = x.t, summary = x.s, content_html = x.c,
+                    authors = string_to_array(x.a, chr(31)), contributor = x.ctb,
+                    source_note = x.src, original_url = x.orig, dateline = x.dl,
+                    updated = GREATEST(items.updated, $10)
+             FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::text[])
+                  AS x(k, t, s, c, a, ctb, src, orig, dl)
+             WHERE items.key = x.k
+               AND (items.title, items.summary, items.content_html,
+                    items.authors, items.contributor, items.source_note,
+                    items.original_url, items.dateline)
+                   IS DISTINCT FROM
+                   (x.t, x.s, x.c, string_to_array(x.a, chr(31)), x.ctb, x.src, x.orig, x.dl)",
+        )
+        .bind(&keys)
+        .bind(&titles)
+        .bind(&summaries)
+        .bind(&contents)
+        .bind(&authors)
+        .bind(&contributors)
+        .bind(&source_notes)
+        .bind(&original_urls)
+        .bind(&datelines)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("writing re-cleaned items"))?;
+        Ok(changed.rows_affected() as usize)
+    }
+
     /// Whether the database answers; for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
@@ -369,6 +478,14 @@ impl Store {
             .map_err(query_error("checking the connection"))?;
         Ok(())
     }
+}
+
+/// A list as one text for `string_to_array(…, chr(31))` in SQL.
+fn join_list(list: &[String]) -> String {
+    list.iter()
+        .map(|s| s.replace(LIST_SEPARATOR, ""))
+        .collect::<Vec<_>>()
+        .join(&LIST_SEPARATOR.to_string())
 }
 
 /// Inserts a poll's items with one statement (column arrays through UNNEST);
@@ -382,12 +499,7 @@ async fn insert_items(
     if items.is_empty() {
         return Ok(0);
     }
-    let join = |list: &[String]| {
-        list.iter()
-            .map(|s| s.replace(LIST_SEPARATOR, ""))
-            .collect::<Vec<_>>()
-            .join(&LIST_SEPARATOR.to_string())
-    };
+    let join = |list: &[String]| join_list(list);
     let keys: Vec<Vec<u8>> = items.iter().map(|i| i.key.0.to_vec()).collect();
     let urls: Vec<&str> = items.iter().map(|i| i.url.as_str()).collect();
     let titles: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
