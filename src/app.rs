@@ -13,7 +13,8 @@ use crate::config::Settings;
 use crate::emit::{self, OutputInfo};
 use crate::fetch::{FetchError, FetchLimits, Fetcher};
 use crate::http::{self, AppState};
-use crate::poll::{PollReport, Poller};
+use crate::politeness::HostGate;
+use crate::poll::{PollMode, PollReport, PollRules, Poller};
 use crate::scheduler;
 use crate::store::{Store, StoreError};
 
@@ -60,6 +61,7 @@ pub fn fetcher(settings: &Settings) -> Result<Fetcher, AppError> {
     Ok(Fetcher::new(&FetchLimits {
         connect_timeout: settings.fetch.connect_timeout,
         timeout: settings.fetch.timeout,
+        stall_timeout: settings.fetch.stall_timeout,
         max_body_bytes: settings.fetch.max_body_bytes,
     })?)
 }
@@ -69,8 +71,12 @@ pub fn poller(settings: &Settings, store: &Store) -> Result<Poller, AppError> {
     Ok(Poller::new(
         fetcher(settings)?,
         store.clone(),
-        settings.rules.clone(),
-        settings.future_margin,
+        PollRules {
+            rules: settings.rules.clone(),
+            future_margin: settings.future_margin,
+            pacing: settings.pacing.clone(),
+            hosts: HostGate::new(settings.per_host_concurrency, settings.per_host_interval),
+        },
     ))
 }
 
@@ -127,7 +133,7 @@ pub async fn poll_once(
                 .acquire_owned()
                 .await
                 .expect("semaphore is never closed");
-            (index, poller.poll(&source, next_due).await)
+            (index, poller.poll(&source, next_due, PollMode::Now).await)
         });
     }
     let mut reports = Vec::new();
@@ -162,7 +168,9 @@ pub async fn inspect_source(
                 crate::fetch::FetchOutcome::Fetched(fetched) => {
                     (fetched.body, fetched.final_url, fetched.content_type)
                 }
-                crate::fetch::FetchOutcome::NotModified => (Vec::new(), source.to_string(), None),
+                crate::fetch::FetchOutcome::NotModified { .. } => {
+                    (Vec::new(), source.to_string(), None)
+                }
             }
         } else {
             let body = std::fs::read(source).map_err(|e| AppError::Read {
@@ -289,6 +297,7 @@ pub async fn run(
         store,
         settings.feeds.clone(),
         settings.concurrency,
+        settings.tick_jitter,
         shutdown.clone(),
     ));
     let served = http::serve(listener, state, shutdown.clone()).await;

@@ -17,6 +17,7 @@ use url::Url;
 use crate::clean::RuleBook;
 use crate::dates::parse_timezone;
 use crate::domain::{FeedSource, SourceKind};
+use crate::pacing::PacingPolicy;
 use crate::schedule::CronSchedule;
 
 /// The prefix of environment variables that override config keys;
@@ -68,6 +69,13 @@ pub struct Settings {
     pub concurrency: usize,
     /// Items dated further ahead than this are dated when first seen instead.
     pub future_margin: Duration,
+    pub pacing: PacingPolicy,
+    /// Requests in flight to one host, across all its feeds.
+    pub per_host_concurrency: usize,
+    /// Least time between the starts of two requests to one host.
+    pub per_host_interval: Duration,
+    /// Feeds sharing a schedule start within this much of the tick.
+    pub tick_jitter: Duration,
     pub feeds: Vec<FeedSettings>,
     /// Boilerplate rules: the shipped ones plus the rules directory's.
     pub rules: Arc<RuleBook>,
@@ -126,6 +134,8 @@ pub struct OutputSettings {
 pub struct FetchSettings {
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// Longest silence in the middle of a body.
+    pub stall_timeout: Duration,
     /// Cap on the decoded response body, in bytes.
     pub max_body_bytes: usize,
 }
@@ -191,6 +201,21 @@ struct RawDefaults {
     timezone: Option<String>,
     #[serde(default, with = "humantime_serde")]
     future_margin: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    stall_timeout: Option<Duration>,
+    per_host_concurrency: Option<i64>,
+    #[serde(default, with = "humantime_serde")]
+    per_host_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    backoff_base: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    backoff_max: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    disable_after: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    max_hint: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    tick_jitter: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -452,6 +477,37 @@ fn validate(
         .defaults
         .future_margin
         .unwrap_or(Duration::from_secs(15 * 60));
+    let stall_timeout = raw
+        .defaults
+        .stall_timeout
+        .unwrap_or(Duration::from_secs(20));
+    if stall_timeout.is_zero() {
+        problem(
+            "defaults.stall_timeout",
+            "must be longer than 0s".to_string(),
+        );
+    }
+    let per_host_concurrency = raw.defaults.per_host_concurrency.unwrap_or(1);
+    if !(1..=64).contains(&per_host_concurrency) {
+        problem(
+            "defaults.per_host_concurrency",
+            format!("must be between 1 and 64, got {per_host_concurrency}"),
+        );
+    }
+    let fallback = PacingPolicy::default();
+    let pacing = PacingPolicy {
+        backoff_base: raw.defaults.backoff_base.unwrap_or(fallback.backoff_base),
+        backoff_max: raw.defaults.backoff_max.unwrap_or(fallback.backoff_max),
+        disable_after: raw.defaults.disable_after.unwrap_or(fallback.disable_after),
+        max_hint: raw.defaults.max_hint.unwrap_or(fallback.max_hint),
+        max_retry_after: fallback.max_retry_after,
+    };
+    if pacing.backoff_base.is_zero() || pacing.backoff_base > pacing.backoff_max {
+        problem(
+            "defaults.backoff_base",
+            "must be longer than 0s and not longer than defaults.backoff_max".to_string(),
+        );
+    }
 
     if raw.feeds.is_empty() {
         problem("feeds", "no [[feeds]] configured".to_string());
@@ -610,10 +666,18 @@ fn validate(
         fetch: FetchSettings {
             connect_timeout,
             timeout,
+            stall_timeout,
             max_body_bytes: max_body_bytes.max(1024) as usize,
         },
         concurrency: concurrency.clamp(1, 1024) as usize,
         future_margin,
+        pacing,
+        per_host_concurrency: per_host_concurrency.clamp(1, 64) as usize,
+        per_host_interval: raw
+            .defaults
+            .per_host_interval
+            .unwrap_or(Duration::from_secs(1)),
+        tick_jitter: raw.defaults.tick_jitter.unwrap_or(Duration::from_secs(30)),
         feeds,
     }
 }

@@ -99,6 +99,8 @@ pub struct FeedMeta {
     /// The feed's own id (Atom id); RSS has none.
     pub id: Option<String>,
     pub updated: Option<DateTime<Utc>>,
+    /// How often the publisher says to poll at most (RSS `ttl`, `sy:updatePeriod`).
+    pub refresh_hint: Option<std::time::Duration>,
 }
 
 /// A parsed feed: its metadata and its items, in feed order.

@@ -1,17 +1,24 @@
-//! HTTP fetching of feeds: conditional GET, timeouts, redirect and body limits -> `FetchOutcome`.
+//! HTTP fetching of feeds: conditional GET, timeouts (connect, total, stall), redirect and body limits -> `FetchOutcome`.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use reqwest::header::{
+    CACHE_CONTROL, ETAG, EXPIRES, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+    RETRY_AFTER,
+};
 use thiserror::Error;
+use tracing::warn;
 
 /// Limits and identity for the HTTP client; built from config by the caller.
 #[derive(Debug, Clone)]
 pub struct FetchLimits {
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// Longest wait for the next bytes of a body before giving up.
+    pub stall_timeout: Duration,
     /// Cap on the decoded body, in bytes: a compressed bomb is cut off here.
     pub max_body_bytes: usize,
 }
@@ -27,7 +34,9 @@ pub struct Validators {
 #[derive(Debug)]
 pub enum FetchOutcome {
     /// 304: nothing changed since the validators we sent.
-    NotModified,
+    NotModified {
+        cache_hint: Option<Duration>,
+    },
     Fetched(FetchedBody),
 }
 
@@ -38,6 +47,9 @@ pub struct FetchedBody {
     pub final_url: String,
     pub content_type: Option<String>,
     pub validators: Validators,
+    /// How long the server says the response stays fresh (`Cache-Control:
+    /// max-age`, else `Expires`): a publisher's hint not to ask again sooner.
+    pub cache_hint: Option<Duration>,
 }
 
 /// Why a fetch failed; `kind()` names the class recorded on the feed.
@@ -45,14 +57,23 @@ pub struct FetchedBody {
 pub enum FetchError {
     #[error("timed out fetching {url}")]
     Timeout { url: String },
+    #[error("{url} stopped sending data for {seconds} s")]
+    Stall { url: String, seconds: u64 },
     #[error("cannot connect to {url}: {message}")]
     Connect { url: String, message: String },
-    #[error("{url} answered HTTP {status}")]
-    Status { url: String, status: u16 },
+    #[error("{url} answered HTTP {status}{}", retry_after.map(|d| format!(" (retry after {} s)", d.as_secs())).unwrap_or_default())]
+    Status {
+        url: String,
+        status: u16,
+        /// From a `Retry-After` header (seconds or an HTTP date).
+        retry_after: Option<Duration>,
+    },
     #[error(
         "{url} sent more than {limit} bytes; raise defaults.max_body_bytes if the feed is really that large"
     )]
     TooLarge { url: String, limit: usize },
+    #[error("redirects from {url} went wrong: {message}")]
+    Redirect { url: String, message: String },
     #[error("fetching {url} failed: {message}")]
     Other { url: String, message: String },
 }
@@ -62,9 +83,11 @@ impl FetchError {
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::Timeout { .. } => "timeout",
+            FetchError::Stall { .. } => "stall",
             FetchError::Connect { .. } => "connect",
             FetchError::Status { .. } => "http_status",
             FetchError::TooLarge { .. } => "too_large",
+            FetchError::Redirect { .. } => "redirect",
             FetchError::Other { .. } => "fetch",
         }
     }
@@ -75,6 +98,7 @@ impl FetchError {
 pub struct Fetcher {
     client: reqwest::Client,
     max_body_bytes: usize,
+    stall_timeout: Duration,
 }
 
 /// The User-Agent kabar sends: portals' bot protection and admins both want to know who polls.
@@ -84,7 +108,37 @@ pub const USER_AGENT: &str = concat!(
     " (Indonesian regional news feed aggregator)"
 );
 
-const MAX_REDIRECTS: usize = 5;
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Follows at most `MAX_REDIRECTS` redirects, refuses loops, and logs permanent
+/// redirects so the admin can update the config instead of paying for them forever.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        if attempt.previous().iter().any(|seen| seen == attempt.url()) {
+            let url = attempt.url().to_string();
+            return attempt.error(format!("redirect loop back to {url}"));
+        }
+        if matches!(
+            attempt.status(),
+            StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+        ) {
+            let from = attempt
+                .previous()
+                .last()
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            warn!(
+                from = %from,
+                to = %attempt.url(),
+                "permanent redirect: update the feed's url in the config to the new address"
+            );
+        }
+        attempt.follow()
+    })
+}
 
 impl Fetcher {
     pub fn new(limits: &FetchLimits) -> Result<Fetcher, FetchError> {
@@ -92,7 +146,7 @@ impl Fetcher {
             .user_agent(USER_AGENT)
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.timeout)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .redirect(redirect_policy())
             .build()
             .map_err(|e| FetchError::Other {
                 url: String::new(),
@@ -101,6 +155,7 @@ impl Fetcher {
         Ok(Fetcher {
             client,
             max_body_bytes: limits.max_body_bytes,
+            stall_timeout: limits.stall_timeout,
         })
     }
 
@@ -119,22 +174,33 @@ impl Fetcher {
         }
         let response = request.send().await.map_err(|e| classify(url, e))?;
         let status = response.status();
+        let headers = response.headers().clone();
         if status == StatusCode::NOT_MODIFIED {
-            return Ok(FetchOutcome::NotModified);
+            return Ok(FetchOutcome::NotModified {
+                cache_hint: cache_hint(&headers, Utc::now()),
+            });
         }
         if !status.is_success() {
             return Err(FetchError::Status {
                 url: url.to_string(),
                 status: status.as_u16(),
+                retry_after: retry_after(&headers, Utc::now()),
             });
         }
         let final_url = response.url().to_string();
-        let headers = response.headers().clone();
         // Count decoded bytes as they stream in, so an oversized or
-        // decompression-bomb body is cut off instead of buffered whole.
+        // decompression-bomb body is cut off instead of buffered whole; and
+        // give up on a server that stops sending in the middle.
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
+        loop {
+            let next = tokio::time::timeout(self.stall_timeout, stream.next())
+                .await
+                .map_err(|_| FetchError::Stall {
+                    url: url.to_string(),
+                    seconds: self.stall_timeout.as_secs(),
+                })?;
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| classify(url, e))?;
             if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(FetchError::TooLarge {
@@ -152,6 +218,7 @@ impl Fetcher {
                 etag: header_text(&headers, ETAG),
                 last_modified: header_text(&headers, LAST_MODIFIED),
             },
+            cache_hint: cache_hint(&headers, Utc::now()),
         }))
     }
 }
@@ -163,10 +230,51 @@ fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option
         .map(str::to_string)
 }
 
+/// `Retry-After`: delay-seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let text = header_text(headers, RETRY_AFTER)?;
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(text).ok()?.with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or_default())
+}
+
+/// Freshness the server grants: `Cache-Control: max-age` (unless `no-cache`
+/// or `no-store`), else `Expires`.
+pub fn cache_hint(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    if let Some(control) = header_text(headers, CACHE_CONTROL) {
+        let lower = control.to_ascii_lowercase();
+        if lower.contains("no-cache") || lower.contains("no-store") {
+            return None;
+        }
+        let max_age = lower.split(',').find_map(|directive| {
+            directive
+                .trim()
+                .strip_prefix("max-age=")
+                .and_then(|v| v.trim_matches('"').parse::<u64>().ok())
+        });
+        if let Some(seconds) = max_age {
+            return Some(Duration::from_secs(seconds));
+        }
+    }
+    let expires = header_text(headers, EXPIRES)?;
+    let at = DateTime::parse_from_rfc2822(expires.trim())
+        .ok()?
+        .with_timezone(&Utc);
+    (at - now).to_std().ok()
+}
+
 fn classify(url: &str, error: reqwest::Error) -> FetchError {
     let url = url.to_string();
     if error.is_timeout() {
         FetchError::Timeout { url }
+    } else if error.is_redirect() {
+        FetchError::Redirect {
+            url,
+            message: error_chain(&error),
+        }
     } else if error.is_connect() {
         FetchError::Connect {
             url,
@@ -190,4 +298,60 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn headers(pairs: &[(reqwest::header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_a_date() {
+        assert_eq!(
+            retry_after(&headers(&[(RETRY_AFTER, "120")]), now()),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(
+                &headers(&[(RETRY_AFTER, "Fri, 27 Nov 2026 10:05:00 GMT")]),
+                now()
+            ),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(retry_after(&headers(&[(RETRY_AFTER, "soon")]), now()), None);
+    }
+
+    #[test]
+    fn cache_hints() {
+        assert_eq!(
+            cache_hint(&headers(&[(CACHE_CONTROL, "public, max-age=600")]), now()),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            cache_hint(&headers(&[(CACHE_CONTROL, "no-cache, max-age=600")]), now()),
+            None
+        );
+        assert_eq!(
+            cache_hint(
+                &headers(&[(EXPIRES, "Fri, 27 Nov 2026 11:00:00 GMT")]),
+                now()
+            ),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(cache_hint(&HeaderMap::new(), now()), None);
+    }
 }

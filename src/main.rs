@@ -42,6 +42,12 @@ enum Command {
     },
     /// Validate the config and print every problem found.
     CheckConfig,
+    /// Show every feed's health, read from the database (the daemon need not run).
+    Status {
+        /// One JSON array of feed objects instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply database migrations.
     Migrate,
     /// Show how the current rules clean a feed, item by item, and which rule removed what.
@@ -148,6 +154,17 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Status { json } => {
+            let settings = load(&cli.config)?;
+            let store = app::open_store(&settings).await?;
+            let statuses = store.feed_statuses().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&statuses)?);
+            } else {
+                print!("{}", kabar::status::table(&statuses, chrono::Utc::now()));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Clean { source, feed } => {
             let settings = load(&cli.config)?;

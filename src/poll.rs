@@ -5,14 +5,16 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::clean::{RuleBook, clean_item};
 use crate::dedup::identify;
 use crate::domain::{FeedSource, Item, ItemKey, ParsedFeed, RawItem};
-use crate::fetch::{FetchOutcome, Fetcher};
+use crate::fetch::{FetchError, FetchOutcome, Fetcher};
+use crate::pacing::{Failure, PacingPolicy};
 use crate::parse::{ParseInput, parse_source};
-use crate::store::{PollSuccess, Store};
+use crate::politeness::HostGate;
+use crate::store::{FailureRecord, FeedState, PollSuccess, Store};
 
 /// What one poll of one feed came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,10 @@ pub enum PollOutcome {
     NotModified,
     /// The poll failed; nothing of it was stored. `kind` is the class recorded on the feed.
     Failed { kind: String, message: String },
+    /// Not polled: the feed is disabled until its config changes.
+    Disabled { reason: String },
+    /// Not polled: backoff, Retry-After or the publisher's hint allow no poll before `until`.
+    Deferred { until: DateTime<Utc> },
 }
 
 impl fmt::Display for PollOutcome {
@@ -56,8 +62,29 @@ impl fmt::Display for PollOutcome {
             }
             PollOutcome::NotModified => write!(f, "not modified"),
             PollOutcome::Failed { kind, message } => write!(f, "error ({kind}): {message}"),
+            PollOutcome::Disabled { reason } => write!(f, "disabled: {reason}"),
+            PollOutcome::Deferred { until } => write!(f, "deferred until {until}"),
         }
     }
+}
+
+/// Whether a poll waits for the feed's backoff and publisher hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollMode {
+    /// A scheduled tick: skipped while the feed is not yet allowed.
+    Scheduled,
+    /// An admin asked for it now (`kabar poll`): only disabled feeds are skipped.
+    Now,
+}
+
+/// What every poll shares besides the client and the store.
+#[derive(Debug, Clone)]
+pub struct PollRules {
+    pub rules: Arc<RuleBook>,
+    /// How far ahead of now an item's date may be before it is taken as wrong.
+    pub future_margin: std::time::Duration,
+    pub pacing: PacingPolicy,
+    pub hosts: HostGate,
 }
 
 /// Polls feeds with one HTTP client and one store.
@@ -65,37 +92,33 @@ impl fmt::Display for PollOutcome {
 pub struct Poller {
     fetcher: Fetcher,
     store: Store,
-    rules: Arc<RuleBook>,
-    future_margin: chrono::Duration,
+    shared: PollRules,
 }
 
 impl Poller {
-    /// `future_margin`: how far ahead of now an item's date may be before it
-    /// is taken as wrong and replaced with the time it was first seen.
-    pub fn new(
-        fetcher: Fetcher,
-        store: Store,
-        rules: Arc<RuleBook>,
-        future_margin: std::time::Duration,
-    ) -> Poller {
+    pub fn new(fetcher: Fetcher, store: Store, shared: PollRules) -> Poller {
         Poller {
             fetcher,
             store,
-            rules,
-            future_margin: chrono::Duration::from_std(future_margin)
-                .unwrap_or(chrono::Duration::MAX),
+            shared,
         }
     }
 
     /// Polls `feed` once. Failures are recorded on the feed and reported, never raised:
     /// one broken feed must not stop the others.
     #[tracing::instrument(name = "poll", skip_all, fields(feed = %feed.name))]
-    pub async fn poll(&self, feed: &FeedSource, next_due: Option<DateTime<Utc>>) -> PollReport {
-        let outcome = self.poll_inner(feed, next_due).await;
+    pub async fn poll(
+        &self,
+        feed: &FeedSource,
+        next_due: Option<DateTime<Utc>>,
+        mode: PollMode,
+    ) -> PollReport {
+        let outcome = self.poll_inner(feed, next_due, mode).await;
         match &outcome {
             PollOutcome::Failed { kind, message } => {
                 warn!(kind = %kind, "poll failed: {message}");
             }
+            PollOutcome::Deferred { .. } => debug!("{outcome}"),
             other => info!("{other}"),
         }
         PollReport {
@@ -104,27 +127,43 @@ impl Poller {
         }
     }
 
-    async fn poll_inner(&self, feed: &FeedSource, next_due: Option<DateTime<Utc>>) -> PollOutcome {
+    async fn poll_inner(
+        &self,
+        feed: &FeedSource,
+        next_due: Option<DateTime<Utc>>,
+        mode: PollMode,
+    ) -> PollOutcome {
         let state = match self.store.feed_state(&feed.name).await {
             Ok(state) => state,
             Err(e) => return failed("store", e.to_string()),
         };
-        let polled_at = Utc::now();
-        let record_failure = |kind: &'static str, message: String| async move {
-            if let Err(e) = self
-                .store
-                .record_failure(state.id, polled_at, kind, &message, next_due)
-                .await
-            {
-                warn!("cannot record the failure on the feed: {e}");
+        if let Some(reason) = &state.disabled_reason {
+            return PollOutcome::Disabled {
+                reason: reason.clone(),
+            };
+        }
+        let deferred = state.not_before.filter(|t| *t > Utc::now());
+        if let Some(until) = deferred.filter(|_| mode == PollMode::Scheduled) {
+            if let Err(e) = self.store.record_skipped_tick(state.id).await {
+                warn!("cannot count the skipped tick: {e}");
             }
-            failed(kind, message)
+            return PollOutcome::Deferred { until };
+        }
+        let fetched = {
+            let host = url::Url::parse(&feed.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            let _pass = self.shared.hosts.enter(&host).await;
+            self.fetcher.fetch(&feed.url, &state.validators).await
         };
-        let fetched = match self.fetcher.fetch(&feed.url, &state.validators).await {
-            Ok(FetchOutcome::NotModified) => {
+        let polled_at = Utc::now();
+        let fetched = match fetched {
+            Ok(FetchOutcome::NotModified { cache_hint }) => {
+                let not_before = self.shared.pacing.after_success(&[cache_hint], polled_at);
                 return match self
                     .store
-                    .record_not_modified(state.id, polled_at, next_due)
+                    .record_not_modified(state.id, polled_at, next_due, not_before)
                     .await
                 {
                     Ok(()) => PollOutcome::NotModified,
@@ -132,7 +171,24 @@ impl Poller {
                 };
             }
             Ok(FetchOutcome::Fetched(body)) => body,
-            Err(e) => return record_failure(e.kind(), e.to_string()).await,
+            Err(e) => {
+                let (status, retry_after) = match &e {
+                    FetchError::Status {
+                        status,
+                        retry_after,
+                        ..
+                    } => (Some(*status), *retry_after),
+                    _ => (None, None),
+                };
+                let failure = Failure {
+                    kind: e.kind(),
+                    status,
+                    retry_after,
+                };
+                return self
+                    .fail(&state, feed, polled_at, next_due, failure, e.to_string())
+                    .await;
+            }
         };
         let input = ParseInput {
             body: &fetched.body,
@@ -144,7 +200,17 @@ impl Poller {
         };
         let output = match parse_source(&input) {
             Ok(output) => output,
-            Err(e) => return record_failure(e.kind(), format!("{}: {e}", feed.url)).await,
+            Err(e) => {
+                let failure = Failure {
+                    kind: e.kind(),
+                    status: None,
+                    retry_after: None,
+                };
+                let message = format!("{}: {e}", feed.url);
+                return self
+                    .fail(&state, feed, polled_at, next_due, failure, message)
+                    .await;
+            }
         };
         if !output.repairs.is_empty() {
             info!(
@@ -158,9 +224,15 @@ impl Poller {
             info!(charset = %output.charset, "replaced bytes invalid in the feed's charset");
         }
         let mut parsed = output.feed;
-        fix_dates(&mut parsed, feed, polled_at, self.future_margin);
+        let margin =
+            chrono::Duration::from_std(self.shared.future_margin).unwrap_or(chrono::Duration::MAX);
+        fix_dates(&mut parsed, feed, polled_at, margin);
         let fetched_count = parsed.items.len();
-        let (items, skipped, repeated) = prepare_items(&parsed, &self.rules);
+        let (items, skipped, repeated) = prepare_items(&parsed, &self.shared.rules);
+        let not_before = self
+            .shared
+            .pacing
+            .after_success(&[fetched.cache_hint, parsed.meta.refresh_hint], polled_at);
         let stored = self
             .store
             .record_success(
@@ -171,6 +243,7 @@ impl Poller {
                     items: &items,
                     validators: &fetched.validators,
                     next_due,
+                    not_before,
                 },
             )
             .await;
@@ -181,8 +254,52 @@ impl Poller {
                 duplicate: counts.duplicate + repeated,
                 skipped,
             },
-            Err(e) => record_failure("store", e.to_string()).await,
+            Err(e) => {
+                let failure = Failure {
+                    kind: "store",
+                    status: None,
+                    retry_after: None,
+                };
+                self.fail(&state, feed, polled_at, next_due, failure, e.to_string())
+                    .await
+            }
         }
+    }
+
+    /// Records a failure with its backoff (or disabling) and reports it.
+    async fn fail(
+        &self,
+        state: &FeedState,
+        feed: &FeedSource,
+        polled_at: DateTime<Utc>,
+        next_due: Option<DateTime<Utc>>,
+        failure: Failure<'_>,
+        message: String,
+    ) -> PollOutcome {
+        let consecutive = u32::try_from(state.consecutive_failures).unwrap_or(0) + 1;
+        let failing_since = state.failing_since.unwrap_or(polled_at);
+        let next = self.shared.pacing.after_failure(
+            &feed.name,
+            consecutive,
+            failing_since,
+            polled_at,
+            failure,
+        );
+        if let Some(reason) = &next.disable {
+            warn!("feed disabled: {reason}");
+        }
+        let record = FailureRecord {
+            polled_at,
+            kind: failure.kind,
+            message: &message,
+            next_due,
+            not_before: Some(next.not_before),
+            disable: next.disable.as_deref(),
+        };
+        if let Err(e) = self.store.record_failure(state.id, &record).await {
+            warn!("cannot record the failure on the feed: {e}");
+        }
+        failed(failure.kind, message)
     }
 }
 

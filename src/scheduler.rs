@@ -2,6 +2,7 @@
 //! overlap) and a global limit on polls in flight.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{Local, Utc};
 use tokio::sync::Semaphore;
@@ -10,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::config::FeedSettings;
-use crate::poll::Poller;
+use crate::pacing;
+use crate::poll::{PollMode, Poller};
 use crate::store::Store;
 
 /// Polls `feeds` on their schedules until `shutdown` is cancelled, then waits
@@ -20,6 +22,7 @@ pub async fn run(
     store: Store,
     feeds: Vec<FeedSettings>,
     concurrency: usize,
+    tick_jitter: Duration,
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(concurrency));
@@ -30,6 +33,7 @@ pub async fn run(
             store.clone(),
             feed,
             permits.clone(),
+            tick_jitter,
             shutdown.clone(),
         ));
     }
@@ -45,6 +49,7 @@ async fn feed_loop(
     store: Store,
     feed: FeedSettings,
     permits: Arc<Semaphore>,
+    tick_jitter: Duration,
     shutdown: CancellationToken,
 ) {
     let name = feed.source.name.clone();
@@ -63,7 +68,9 @@ async fn feed_loop(
             warn!(feed = %name, "cannot record next due time: {e}");
         }
         debug!(feed = %name, next = %next_utc, "scheduled");
-        let wait = (next_utc - Utc::now()).to_std().unwrap_or_default();
+        // Feeds sharing a schedule start spread over the jitter window, not all in one second.
+        let wait = (next_utc - Utc::now()).to_std().unwrap_or_default()
+            + pacing::tick_jitter(&name, next_utc, tick_jitter);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
@@ -77,7 +84,9 @@ async fn feed_loop(
             .next_after(&Local::now())
             .map(|t| t.with_timezone(&Utc));
         // A poll in flight is allowed to finish: its transaction is all or nothing.
-        poller.poll(&feed.source, following).await;
+        poller
+            .poll(&feed.source, following, PollMode::Scheduled)
+            .await;
         drop(permit);
     }
 }

@@ -105,7 +105,7 @@ pub fn parse_source(input: &ParseInput) -> Result<ParseOutput, ParseError> {
             }),
         SourceKind::NewsSitemap => sitemap::parse_news_sitemap(&text, input.base_url),
     };
-    let feed = parsed.map_err(|e| {
+    let mut feed = parsed.map_err(|e| {
         if html::looks_like_html(&text) {
             ParseError::NotAFeed {
                 advertised: html::advertised_feed(&text, input.base_url),
@@ -114,6 +114,9 @@ pub fn parse_source(input: &ParseInput) -> Result<ParseOutput, ParseError> {
             e
         }
     })?;
+    if let Some(hint) = syndication_hint(&text) {
+        feed.meta.refresh_hint = feed.meta.refresh_hint.max(Some(hint));
+    }
     Ok(ParseOutput {
         feed,
         charset: decoded.charset.to_string(),
@@ -121,6 +124,32 @@ pub fn parse_source(input: &ParseInput) -> Result<ParseOutput, ParseError> {
         replaced_invalid_bytes: decoded.replaced_invalid_bytes,
         repairs,
     })
+}
+
+/// The RSS syndication module's hint (`sy:updatePeriod` / `sy:updateFrequency`):
+/// the feed changes `frequency` times per period, so polling more often is waste.
+fn syndication_hint(text: &str) -> Option<std::time::Duration> {
+    static PERIOD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"<(?:\w+:)?updatePeriod>\s*(hourly|daily|weekly|monthly|yearly)\s*<")
+            .expect("static regex")
+    });
+    static FREQUENCY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"<(?:\w+:)?updateFrequency>\s*(\d{1,6})\s*<").expect("static regex")
+    });
+    let period = PERIOD.captures(text)?;
+    let seconds: u64 = match &period[1] {
+        "hourly" => 3600,
+        "daily" => 86_400,
+        "weekly" => 7 * 86_400,
+        "monthly" => 30 * 86_400,
+        _ => 365 * 86_400,
+    };
+    let frequency: u64 = FREQUENCY
+        .captures(text)
+        .and_then(|c| c[1].parse().ok())
+        .filter(|f| *f > 0)
+        .unwrap_or(1);
+    Some(std::time::Duration::from_secs(seconds / frequency))
 }
 
 /// Parses a feed body (RSS, Atom, JSON Feed) with no header or override known;
@@ -177,6 +206,11 @@ fn convert(feed: Feed, base: Option<&Url>) -> ParsedFeed {
             _ => None,
         },
         updated: feed.updated,
+        // RSS ttl is in minutes.
+        refresh_hint: feed
+            .ttl
+            .filter(|m| *m > 0)
+            .map(|m| std::time::Duration::from_secs(u64::from(m) * 60)),
     };
     let items = feed
         .entries

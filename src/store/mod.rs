@@ -41,22 +41,45 @@ pub struct FeedState {
     pub validators: Validators,
     pub last_success_at: Option<DateTime<Utc>>,
     pub consecutive_failures: i32,
+    /// Why the feed is disabled; `None` while it is polled.
+    pub disabled_reason: Option<String>,
+    /// No poll before this time (backoff, Retry-After, publisher hints).
+    pub not_before: Option<DateTime<Utc>>,
+    /// When the current run of failures began.
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
-/// The full recorded state of a feed, for status reports.
-#[derive(Debug, Clone, PartialEq)]
+impl FeedState {
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_reason.is_some()
+    }
+}
+
+/// The full recorded state of a feed, for status reports (`kabar status --json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FeedStatus {
     pub name: String,
     pub url: String,
     pub region: String,
+    /// Still in the config.
     pub active: bool,
+    /// `active` or `disabled`.
+    pub state: String,
+    pub disabled_reason: Option<String>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub skipped_ticks: i64,
+    pub items_last_24h: i64,
+    #[serde(rename = "last_poll")]
     pub last_polled_at: Option<DateTime<Utc>>,
+    #[serde(rename = "last_success")]
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_error_kind: Option<String>,
     pub last_error: Option<String>,
     pub consecutive_failures: i32,
     pub next_due: Option<DateTime<Utc>>,
+    #[serde(skip)]
     pub validators: Validators,
+    #[serde(rename = "items")]
     pub item_count: i64,
 }
 
@@ -66,6 +89,18 @@ pub struct RawRecord {
     pub key: ItemKey,
     pub url: String,
     pub raw: crate::domain::RawItem,
+}
+
+/// A failed poll, as recorded on its feed.
+#[derive(Debug, Clone)]
+pub struct FailureRecord<'a> {
+    pub polled_at: DateTime<Utc>,
+    pub kind: &'a str,
+    pub message: &'a str,
+    pub next_due: Option<DateTime<Utc>>,
+    pub not_before: Option<DateTime<Utc>>,
+    /// Disables the feed with this reason.
+    pub disable: Option<&'a str>,
 }
 
 /// Counts from storing one poll's items.
@@ -83,6 +118,8 @@ pub struct PollSuccess<'a> {
     pub items: &'a [Item],
     pub validators: &'a Validators,
     pub next_due: Option<DateTime<Utc>>,
+    /// Earliest next poll the publisher's hints allow.
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// Handle to the database; cheap to clone.
@@ -139,7 +176,14 @@ impl Store {
                      active = TRUE,
                      -- a new URL is a new conversation with a server: forget old validators
                      etag = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.etag END,
-                     last_modified = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.last_modified END",
+                     last_modified = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.last_modified END,
+                     -- a disabled feed (410, failing for days) is enabled again by a new url
+                     state = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.state ELSE 'active' END,
+                     disabled_reason = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.disabled_reason END,
+                     not_before = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.not_before END,
+                     failing_since = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.failing_since END,
+                     consecutive_failures = CASE WHEN feeds.url = EXCLUDED.url
+                                                 THEN feeds.consecutive_failures ELSE 0 END",
             )
             .bind(&feed.name)
             .bind(&feed.url)
@@ -162,7 +206,10 @@ impl Store {
     /// The stored state of the feed called `name`.
     pub async fn feed_state(&self, name: &str) -> Result<FeedState, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, etag, last_modified, last_success_at, consecutive_failures
+            "SELECT id, name, etag, last_modified, last_success_at, consecutive_failures,
+                    CASE WHEN state = 'disabled' THEN COALESCE(disabled_reason, 'disabled') END
+                        AS disabled_reason,
+                    not_before, failing_since
              FROM feeds WHERE name = $1",
         )
         .bind(name)
@@ -179,6 +226,9 @@ impl Store {
             },
             last_success_at: row.get("last_success_at"),
             consecutive_failures: row.get("consecutive_failures"),
+            disabled_reason: row.get("disabled_reason"),
+            not_before: row.get("not_before"),
+            failing_since: row.get("failing_since"),
         })
     }
 
@@ -204,7 +254,7 @@ impl Store {
                 etag = $6, last_modified = $7,
                 last_polled_at = $8, last_success_at = $8,
                 last_error_kind = NULL, last_error = NULL, last_error_at = NULL,
-                consecutive_failures = 0, next_due = $9
+                consecutive_failures = 0, failing_since = NULL, next_due = $9, not_before = $10
              WHERE id = $1",
         )
         .bind(feed_id)
@@ -216,6 +266,7 @@ impl Store {
         .bind(&poll.validators.last_modified)
         .bind(poll.polled_at)
         .bind(poll.next_due)
+        .bind(poll.not_before)
         .execute(&mut *tx)
         .await
         .map_err(query_error(action))?;
@@ -232,16 +283,18 @@ impl Store {
         feed_id: i64,
         polled_at: DateTime<Utc>,
         next_due: Option<DateTime<Utc>>,
+        not_before: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE feeds SET last_polled_at = $2, last_success_at = $2,
                 last_error_kind = NULL, last_error = NULL, last_error_at = NULL,
-                consecutive_failures = 0, next_due = $3
+                consecutive_failures = 0, failing_since = NULL, next_due = $3, not_before = $4
              WHERE id = $1",
         )
         .bind(feed_id)
         .bind(polled_at)
         .bind(next_due)
+        .bind(not_before)
         .execute(&self.pool)
         .await
         .map_err(query_error("recording a not-modified poll"))?;
@@ -252,25 +305,38 @@ impl Store {
     pub async fn record_failure(
         &self,
         feed_id: i64,
-        polled_at: DateTime<Utc>,
-        kind: &str,
-        message: &str,
-        next_due: Option<DateTime<Utc>>,
+        failure: &FailureRecord<'_>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE feeds SET last_polled_at = $2, last_error_at = $2,
                 last_error_kind = $3, last_error = $4,
-                consecutive_failures = consecutive_failures + 1, next_due = $5
+                consecutive_failures = consecutive_failures + 1,
+                failing_since = COALESCE(failing_since, $2),
+                next_due = $5, not_before = $6,
+                state = CASE WHEN $7::text IS NULL THEN state ELSE 'disabled' END,
+                disabled_reason = COALESCE($7, disabled_reason)
              WHERE id = $1",
         )
         .bind(feed_id)
-        .bind(polled_at)
-        .bind(kind)
-        .bind(message)
-        .bind(next_due)
+        .bind(failure.polled_at)
+        .bind(failure.kind)
+        .bind(failure.message)
+        .bind(failure.next_due)
+        .bind(failure.not_before)
+        .bind(failure.disable)
         .execute(&self.pool)
         .await
         .map_err(query_error("recording a failed poll"))?;
+        Ok(())
+    }
+
+    /// Counts a scheduled tick that was skipped because the feed was not yet allowed.
+    pub async fn record_skipped_tick(&self, feed_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE feeds SET skipped_ticks = skipped_ticks + 1 WHERE id = $1")
+            .bind(feed_id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("counting a skipped tick"))?;
         Ok(())
     }
 
@@ -340,8 +406,12 @@ impl Store {
         let rows = sqlx::query(
             "SELECT f.name, f.url, f.region, f.active, f.last_polled_at, f.last_success_at,
                     f.last_error_kind, f.last_error, f.consecutive_failures, f.next_due,
-                    f.etag, f.last_modified,
-                    (SELECT count(*) FROM items i WHERE i.feed_id = f.id) AS item_count
+                    f.etag, f.last_modified, f.state, f.disabled_reason, f.not_before,
+                    f.skipped_ticks,
+                    (SELECT count(*) FROM items i WHERE i.feed_id = f.id) AS item_count,
+                    (SELECT count(*) FROM items i
+                      WHERE i.feed_id = f.id AND i.first_seen > now() - interval '24 hours')
+                        AS items_last_24h
              FROM feeds f ORDER BY f.active DESC, f.name",
         )
         .fetch_all(&self.pool)
@@ -354,6 +424,11 @@ impl Store {
                 url: row.get("url"),
                 region: row.get("region"),
                 active: row.get("active"),
+                state: row.get("state"),
+                disabled_reason: row.get("disabled_reason"),
+                not_before: row.get("not_before"),
+                skipped_ticks: row.get("skipped_ticks"),
+                items_last_24h: row.get("items_last_24h"),
                 last_polled_at: row.get("last_polled_at"),
                 last_success_at: row.get("last_success_at"),
                 last_error_kind: row.get("last_error_kind"),

@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use futures_util::StreamExt;
 use kabar::config::{self, Settings};
 use kabar::store::Store;
 use sqlx::Connection;
@@ -68,6 +69,13 @@ pub struct Route {
     pub body: Vec<u8>,
     /// Answer conditional requests with 304 when the ETag matches.
     pub etag: bool,
+    pub headers: Vec<(&'static str, String)>,
+    /// Wait this long before answering.
+    pub delay: Option<std::time::Duration>,
+    /// Send this many body bytes, then nothing more, ever.
+    pub stall_after: Option<usize>,
+    /// Send the body gzip-compressed with `Content-Encoding: gzip`.
+    pub gzip: bool,
 }
 
 impl Route {
@@ -77,7 +85,24 @@ impl Route {
             content_type: "application/rss+xml; charset=utf-8",
             body: body.into(),
             etag: true,
+            headers: Vec::new(),
+            delay: None,
+            stall_after: None,
+            gzip: false,
         }
+    }
+
+    pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Route {
+        Route {
+            status: StatusCode::from_u16(status).unwrap(),
+            etag: false,
+            ..Route::feed(body)
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Route {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn without_etag(mut self) -> Route {
@@ -91,6 +116,10 @@ struct ServerState {
     routes: Mutex<HashMap<String, Route>>,
     hits: Mutex<HashMap<String, usize>>,
     not_modified: Mutex<HashMap<String, usize>>,
+    /// When each request arrived, in order.
+    arrivals: Mutex<Vec<std::time::Instant>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 /// A real HTTP server on 127.0.0.1 serving fixture feeds.
@@ -143,6 +172,16 @@ impl FixtureServer {
             .get(path)
             .unwrap_or(&0)
     }
+
+    /// Arrival times of every request so far.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.state.arrivals.lock().unwrap().clone()
+    }
+
+    /// The most requests this server ever had in progress at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
 }
 
 pub fn fixture(file: &str) -> String {
@@ -153,6 +192,21 @@ pub fn fixture(file: &str) -> String {
 }
 
 async fn serve(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    state
+        .arrivals
+        .lock()
+        .unwrap()
+        .push(std::time::Instant::now());
+    let now_in_flight = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state
+        .max_in_flight
+        .fetch_max(now_in_flight, Ordering::SeqCst);
+    let response = answer(&state, request).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn answer(state: &ServerState, request: Request) -> Response {
     let path = request.uri().path().to_string();
     *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
     let route = state.routes.lock().unwrap().get(&path).cloned();
@@ -162,6 +216,9 @@ async fn serve(State(state): State<Arc<ServerState>>, request: Request) -> Respo
             .body(Body::from("tidak ditemukan"))
             .unwrap();
     };
+    if let Some(delay) = route.delay {
+        tokio::time::sleep(delay).await;
+    }
     let etag = format!("\"{:x}\"", fnv(&route.body));
     if route.etag && if_none_match(request.headers()) == Some(etag.as_str()) {
         *state.not_modified.lock().unwrap().entry(path).or_default() += 1;
@@ -177,7 +234,24 @@ async fn serve(State(state): State<Arc<ServerState>>, request: Request) -> Respo
     if route.etag {
         response = response.header(header::ETAG, &etag);
     }
-    response.body(Body::from(route.body)).unwrap()
+    for (name, value) in &route.headers {
+        response = response.header(*name, value);
+    }
+    let mut body = route.body.clone();
+    if route.gzip {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&body).unwrap();
+        body = encoder.finish().unwrap();
+        response = response.header(header::CONTENT_ENCODING, "gzip");
+    }
+    if let Some(sent) = route.stall_after {
+        let first = bytes::Bytes::from(body[..sent.min(body.len())].to_vec());
+        let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(first)])
+            .chain(futures_util::stream::pending());
+        return response.body(Body::from_stream(stream)).unwrap();
+    }
+    response.body(Body::from(body)).unwrap()
 }
 
 fn if_none_match(headers: &HeaderMap) -> Option<&str> {
@@ -197,8 +271,17 @@ pub fn settings(db_url: &str, feeds: &[(&str, String, &str)]) -> Settings {
 }
 
 pub fn config_text(db_url: &str, feeds: &[(&str, String, &str)]) -> String {
+    config_with_defaults(db_url, feeds, "")
+}
+
+/// A config whose `[defaults]` table holds `defaults` (TOML lines).
+pub fn config_with_defaults(
+    db_url: &str,
+    feeds: &[(&str, String, &str)],
+    defaults: &str,
+) -> String {
     let mut text = format!(
-        "[database]\nurl = \"{db_url}\"\n\n[output]\ntitle = \"Kabar Uji\"\nbase_url = \"http://kabar.test/\"\n\n"
+        "[database]\nurl = \"{db_url}\"\n\n[output]\ntitle = \"Kabar Uji\"\nbase_url = \"http://kabar.test/\"\n\n[defaults]\n{defaults}\n\n"
     );
     for (name, url, region) in feeds {
         text.push_str(&format!(
