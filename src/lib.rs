@@ -9,6 +9,8 @@ pub mod domain;
 pub mod emit;
 pub mod fetch;
 pub mod http;
+pub mod metrics;
+pub mod notify;
 pub mod parse;
 pub mod poll;
 pub mod schedule;
