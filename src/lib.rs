@@ -11,6 +11,8 @@ pub mod emit;
 pub mod fetch;
 pub mod http;
 pub mod inspect;
+pub mod metrics;
+pub mod notify;
 pub mod pacing;
 pub mod parse;
 pub mod politeness;
