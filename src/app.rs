@@ -88,10 +88,18 @@ pub fn output_info(settings: &Settings) -> OutputInfo {
         .join("feed.atom")
         .map(|u| u.to_string())
         .unwrap_or_else(|_| settings.output.base_url.to_string());
+    // The JSON Feed names its own address in `feed_url`, as Atom does with `rel="self"`.
+    let self_url_json = settings
+        .output
+        .base_url
+        .join("feed.json")
+        .ok()
+        .map(|u| u.to_string());
     OutputInfo {
         id: settings.output.id.clone(),
         title: settings.output.title.clone(),
         self_url,
+        self_url_json,
         id_authority: settings.output.id_authority.clone(),
     }
 }

@@ -142,43 +142,7 @@ fn link(w: &mut Writer<Vec<u8>>, rel: &str, href: &str, media_type: Option<&str>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{EntrySource, ItemKey};
-
-    fn entry(n: u8, title: &str) -> StoredEntry {
-        let t = DateTime::parse_from_rfc3339("2026-11-20T01:15:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        StoredEntry {
-            key: ItemKey([n; 32]),
-            url: format!("https://contoh.example/berita/{n}"),
-            title: title.to_string(),
-            published: t,
-            updated: t,
-            summary: Some("Ringkasan".into()),
-            content_html: "<p>Isi &amp; berita</p>".into(),
-            authors: vec![],
-            contributor: None,
-            categories: vec![],
-            source: EntrySource {
-                feed_name: "contoh".into(),
-                feed_url: "https://contoh.example/rss".into(),
-                region: "jawa-barat".into(),
-                title: Some("Contoh News".into()),
-                site_link: Some("https://contoh.example/".into()),
-                id: None,
-                updated: None,
-            },
-        }
-    }
-
-    fn info() -> OutputInfo {
-        OutputInfo {
-            id: "tag:kabar.localhost,2026:feed".into(),
-            title: "Kabar".into(),
-            self_url: "http://127.0.0.1:8080/feed.atom".into(),
-            id_authority: "kabar.localhost".into(),
-        }
-    }
+    use crate::emit::fixtures::{entry, info};
 
     #[test]
     fn escapes_text_and_drops_forbidden_characters() {

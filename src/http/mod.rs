@@ -1,5 +1,7 @@
 //! The HTTP server: the combined feed and health endpoints (axum).
 
+pub mod cache;
+
 use std::sync::Arc;
 
 use axum::Router;
