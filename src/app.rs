@@ -6,16 +6,15 @@ use std::sync::Arc;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
-use tracing::info;
 
 use crate::config::Settings;
+use crate::domain::ContentVersion;
 use crate::emit::{self, OutputInfo};
 use crate::fetch::{FetchError, FetchLimits, Fetcher};
-use crate::http::{self, AppState};
+use crate::http::Published;
+use crate::metrics::Metrics;
 use crate::politeness::HostGate;
 use crate::poll::{PollMode, PollReport, PollRules, Poller};
-use crate::scheduler;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Error)]
@@ -66,18 +65,61 @@ pub fn fetcher(settings: &Settings) -> Result<Fetcher, AppError> {
     })?)
 }
 
-/// A poller with the settings' HTTP limits, rules and date margin.
+/// A poller with the settings' HTTP limits, rules and date margin, for one-shot commands.
 pub fn poller(settings: &Settings, store: &Store) -> Result<Poller, AppError> {
+    poller_with(settings, store, &Observers::default())
+}
+
+/// What the daemon's polls report to, kept across reloads.
+#[derive(Debug, Clone, Default)]
+pub struct Observers {
+    pub metrics: Metrics,
+    pub version: ContentVersion,
+    pub failing: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// A poller that reports to `observers`.
+pub fn poller_with(
+    settings: &Settings,
+    store: &Store,
+    observers: &Observers,
+) -> Result<Poller, AppError> {
     Ok(Poller::new(
         fetcher(settings)?,
         store.clone(),
         PollRules {
             rules: settings.rules.clone(),
+            metrics: observers.metrics.clone(),
+            version: observers.version.clone(),
+            failing: observers.failing.clone(),
             future_margin: settings.future_margin,
             pacing: settings.pacing.clone(),
             hosts: HostGate::new(settings.per_host_concurrency, settings.per_host_interval),
         },
     ))
+}
+
+/// What the HTTP server publishes for these settings.
+pub fn published(settings: &Settings) -> Published {
+    Published {
+        output: output_info(settings),
+        max_entries: settings.output.max_entries,
+        max_age: settings.output.max_age,
+        sources_title: format!("{}: sumber", settings.output.title),
+        sources: settings
+            .feeds
+            .iter()
+            .map(|f| crate::emit::opml::OpmlSource {
+                name: f.source.name.clone(),
+                url: f.source.url.clone(),
+                region: f.source.region.clone(),
+                tags: f.source.tags.clone(),
+                site_link: None,
+                title: None,
+            })
+            .collect(),
+        reload_error: None,
+    }
 }
 
 /// How the combined feed describes itself, from the output settings.
@@ -279,40 +321,6 @@ fn unknown_feed(settings: &Settings, name: &str) -> AppError {
 pub async fn render_atom(settings: &Settings, store: &Store) -> Result<Vec<u8>, AppError> {
     let entries = store.newest_entries(settings.output.max_entries).await?;
     Ok(emit::atom::render(&output_info(settings), &entries))
-}
-
-/// Runs the daemon on an already bound listener until `shutdown` is cancelled:
-/// the scheduler polls feeds while the HTTP server serves the combined feed.
-pub async fn run(
-    settings: Settings,
-    store: Store,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<(), AppError> {
-    let poller = poller(&settings, &store)?;
-    let state = AppState {
-        store: store.clone(),
-        output: Arc::new(output_info(&settings)),
-        max_entries: settings.output.max_entries,
-    };
-    info!(
-        feeds = settings.feeds.len(),
-        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-        "kabar running"
-    );
-    let scheduler = tokio::spawn(scheduler::run(
-        poller,
-        store,
-        settings.feeds.clone(),
-        settings.concurrency,
-        settings.tick_jitter,
-        shutdown.clone(),
-    ));
-    let served = http::serve(listener, state, shutdown.clone()).await;
-    // The server only returns on shutdown or failure; either way stop polling.
-    shutdown.cancel();
-    let _ = scheduler.await;
-    served.map_err(AppError::Serve)
 }
 
 /// Binds the configured HTTP address.

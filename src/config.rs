@@ -76,6 +76,8 @@ pub struct Settings {
     pub per_host_interval: Duration,
     /// Feeds sharing a schedule start within this much of the tick.
     pub tick_jitter: Duration,
+    /// On shutdown or reload, polls in flight get this long to finish.
+    pub shutdown_timeout: Duration,
     pub feeds: Vec<FeedSettings>,
     /// Boilerplate rules: the shipped ones plus the rules directory's.
     pub rules: Arc<RuleBook>,
@@ -127,6 +129,8 @@ pub struct OutputSettings {
     /// Public base URL of this kabar, used for `link rel="self"`.
     pub base_url: Url,
     pub max_entries: usize,
+    /// `Cache-Control: max-age` readers are told.
+    pub max_age: Duration,
 }
 
 /// Limits for one HTTP fetch.
@@ -187,6 +191,8 @@ struct RawOutput {
     id_authority: Option<String>,
     base_url: Option<String>,
     max_entries: Option<i64>,
+    #[serde(default, with = "humantime_serde")]
+    max_age: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +222,8 @@ struct RawDefaults {
     max_hint: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     tick_jitter: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    shutdown_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -662,6 +670,7 @@ fn validate(
             id_authority,
             base_url,
             max_entries: max_entries.clamp(1, 10_000) as usize,
+            max_age: raw.output.max_age.unwrap_or(Duration::from_secs(300)),
         },
         fetch: FetchSettings {
             connect_timeout,
@@ -678,6 +687,11 @@ fn validate(
             .per_host_interval
             .unwrap_or(Duration::from_secs(1)),
         tick_jitter: raw.defaults.tick_jitter.unwrap_or(Duration::from_secs(30)),
+        // Below the systemd unit's TimeoutStopSec=30s, so kabar ends its own polls first.
+        shutdown_timeout: raw
+            .defaults
+            .shutdown_timeout
+            .unwrap_or(Duration::from_secs(20)),
         feeds,
     }
 }

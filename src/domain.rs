@@ -165,3 +165,19 @@ pub struct EntrySource {
     pub id: Option<String>,
     pub updated: Option<DateTime<Utc>>,
 }
+
+/// A counter bumped whenever the stored items that outputs show change (new
+/// items, re-cleaned items, a reload). Rendered outputs remember the version
+/// they were made from, so serving a cached one needs no database query.
+#[derive(Debug, Clone, Default)]
+pub struct ContentVersion(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl ContentVersion {
+    pub fn current(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn bump(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}

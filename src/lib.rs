@@ -4,6 +4,7 @@
 pub mod app;
 pub mod clean;
 pub mod config;
+pub mod daemon;
 pub mod dates;
 pub mod dedup;
 pub mod domain;

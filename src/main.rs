@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kabar::config::{self, Settings};
-use kabar::{app, poll::PollOutcome};
+use kabar::{app, daemon, poll::PollOutcome};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -97,12 +97,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Human-readable logs on a terminal; no colour codes under systemd (journald
+/// sets JOURNAL_STREAM) or in files; JSON lines with KABAR_LOG_FORMAT=json.
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("KABAR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if std::env::var("KABAR_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else if under_journald {
+        // journald stamps each line itself.
+        builder.with_ansi(false).without_time().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 fn load(path: &Path) -> anyhow::Result<Settings> {
@@ -199,9 +210,13 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = load(&cli.config)?;
             let store = app::open_store(&settings).await?;
             let listener = app::bind(&settings).await?;
-            let shutdown = CancellationToken::new();
-            tokio::spawn(cancel_on_signal(shutdown.clone()));
-            app::run(settings, store, listener, shutdown).await?;
+            let controls = daemon::Controls {
+                shutdown: CancellationToken::new(),
+                reload: std::sync::Arc::new(tokio::sync::Notify::new()),
+                config_path: Some(cli.config.clone()),
+            };
+            tokio::spawn(forward_signals(controls.clone()));
+            daemon::run(settings, store, listener, controls).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -230,24 +245,27 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&temp, path)
 }
 
-/// Cancels `shutdown` on SIGINT or SIGTERM, so polls in flight finish and the listener closes.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+/// SIGINT/SIGTERM cancel the daemon's shutdown token (polls in flight finish,
+/// then the listener closes); SIGHUP asks it to reload its config.
+async fn forward_signals(controls: daemon::Controls) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop kabar with SIGKILL");
+        return;
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading the config");
+                controls.reload.notify_one();
+            }
+        }
     }
     tracing::info!("shutting down");
-    shutdown.cancel();
+    controls.shutdown.cancel();
 }

@@ -9,8 +9,9 @@ use tracing::{debug, info, warn};
 
 use crate::clean::{RuleBook, clean_item};
 use crate::dedup::identify;
-use crate::domain::{FeedSource, Item, ItemKey, ParsedFeed, RawItem};
+use crate::domain::{ContentVersion, FeedSource, Item, ItemKey, ParsedFeed, RawItem};
 use crate::fetch::{FetchError, FetchOutcome, Fetcher};
+use crate::metrics::Metrics;
 use crate::pacing::{Failure, PacingPolicy};
 use crate::parse::{ParseInput, parse_source};
 use crate::politeness::HostGate;
@@ -68,6 +69,14 @@ impl fmt::Display for PollOutcome {
     }
 }
 
+/// What the fetch of one poll cost, for metrics.
+#[derive(Debug, Default)]
+struct FetchStats {
+    seconds: Option<f64>,
+    bytes: u64,
+    repairs: u64,
+}
+
 /// Whether a poll waits for the feed's backoff and publisher hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollMode {
@@ -81,6 +90,11 @@ pub enum PollMode {
 #[derive(Debug, Clone)]
 pub struct PollRules {
     pub rules: Arc<RuleBook>,
+    pub metrics: Metrics,
+    /// Bumped when a poll stores new items, so cached outputs are re-rendered.
+    pub version: ContentVersion,
+    /// Feeds whose last poll failed, for the `feeds_failing` gauge.
+    pub failing: Arc<std::sync::Mutex<HashSet<String>>>,
     /// How far ahead of now an item's date may be before it is taken as wrong.
     pub future_margin: std::time::Duration,
     pub pacing: PacingPolicy,
@@ -113,7 +127,9 @@ impl Poller {
         next_due: Option<DateTime<Utc>>,
         mode: PollMode,
     ) -> PollReport {
-        let outcome = self.poll_inner(feed, next_due, mode).await;
+        let mut stats = FetchStats::default();
+        let outcome = self.poll_inner(feed, next_due, mode, &mut stats).await;
+        self.record_metrics(feed, &outcome, &stats);
         match &outcome {
             PollOutcome::Failed { kind, message } => {
                 warn!(kind = %kind, "poll failed: {message}");
@@ -127,11 +143,54 @@ impl Poller {
         }
     }
 
+    fn record_metrics(&self, feed: &FeedSource, outcome: &PollOutcome, stats: &FetchStats) {
+        let (label, new, duplicate) = match outcome {
+            PollOutcome::Stored { new, duplicate, .. } => ("stored", *new, *duplicate),
+            PollOutcome::NotModified => ("not_modified", 0, 0),
+            PollOutcome::Failed { .. } => ("failed", 0, 0),
+            PollOutcome::Disabled { .. } | PollOutcome::Deferred { .. } => ("skipped", 0, 0),
+        };
+        let metrics = &self.shared.metrics;
+        metrics.record_poll(
+            &feed.name,
+            label,
+            stats.seconds,
+            stats.bytes,
+            new as u64,
+            duplicate as u64,
+        );
+        if stats.repairs > 0 {
+            metrics.record_repairs(&feed.name, stats.repairs);
+        }
+        if matches!(label, "stored" | "not_modified") {
+            metrics.set_last_success(&feed.name, Utc::now().timestamp());
+        }
+        if new > 0 {
+            self.shared.version.bump();
+        }
+        let mut failing = self
+            .shared
+            .failing
+            .lock()
+            .expect("failing set lock poisoned");
+        match label {
+            "failed" => {
+                failing.insert(feed.name.clone());
+            }
+            "stored" | "not_modified" => {
+                failing.remove(&feed.name);
+            }
+            _ => {}
+        }
+        metrics.set_feeds_failing(failing.len());
+    }
+
     async fn poll_inner(
         &self,
         feed: &FeedSource,
         next_due: Option<DateTime<Utc>>,
         mode: PollMode,
+        stats: &mut FetchStats,
     ) -> PollOutcome {
         let state = match self.store.feed_state(&feed.name).await {
             Ok(state) => state,
@@ -155,7 +214,10 @@ impl Poller {
                 .and_then(|u| u.host_str().map(str::to_string))
                 .unwrap_or_default();
             let _pass = self.shared.hosts.enter(&host).await;
-            self.fetcher.fetch(&feed.url, &state.validators).await
+            let started = std::time::Instant::now();
+            let result = self.fetcher.fetch(&feed.url, &state.validators).await;
+            stats.seconds = Some(started.elapsed().as_secs_f64());
+            result
         };
         let polled_at = Utc::now();
         let fetched = match fetched {
@@ -170,7 +232,10 @@ impl Poller {
                     Err(e) => failed("store", e.to_string()),
                 };
             }
-            Ok(FetchOutcome::Fetched(body)) => body,
+            Ok(FetchOutcome::Fetched(body)) => {
+                stats.bytes = body.body.len() as u64;
+                body
+            }
             Err(e) => {
                 let (status, retry_after) = match &e {
                     FetchError::Status {
@@ -212,6 +277,7 @@ impl Poller {
                     .await;
             }
         };
+        stats.repairs = output.repairs.total() as u64;
         if !output.repairs.is_empty() {
             info!(
                 ampersands = output.repairs.ampersands,

@@ -350,11 +350,11 @@ async fn the_daemon_serves_the_combined_feed_and_health_over_http() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let daemon = tokio::spawn(app::run(
+    let daemon = tokio::spawn(kabar::daemon::run(
         w.settings.clone(),
         w.store.clone(),
         listener,
-        shutdown.clone(),
+        kabar::daemon::Controls::new(shutdown.clone()),
     ));
 
     let client = reqwest::Client::new();

@@ -110,6 +110,8 @@ impl Network {
 #[derive(Debug, Clone)]
 pub struct RuleBook {
     networks: Vec<Network>,
+    /// A hash of every rule file's name and text: equal books clean alike.
+    fingerprint: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +185,14 @@ impl RuleBook {
                 }
             }
         }
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::hash::DefaultHasher::new();
+            for (name, _, text) in &sources {
+                (name, text).hash(&mut hasher);
+            }
+            hasher.finish()
+        };
         let mut networks = Vec::new();
         for (name, label, text) in sources {
             match compile_file(&name, &label, &text) {
@@ -191,7 +201,10 @@ impl RuleBook {
             }
         }
         if errors.is_empty() {
-            Ok(RuleBook { networks })
+            Ok(RuleBook {
+                networks,
+                fingerprint,
+            })
         } else {
             Err(errors)
         }
@@ -207,6 +220,12 @@ impl RuleBook {
             .filter(|n| n.name != DEFAULT_NETWORK)
             .find(|n| n.matches_host(host));
         default.chain(own).collect()
+    }
+
+    /// Changes whenever any rule file's text does; a reload compares it to
+    /// decide whether stored items need re-cleaning.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     pub fn networks(&self) -> &[Network] {

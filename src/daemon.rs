@@ -1,0 +1,227 @@
+//! The long-running service: scheduler and HTTP server together, systemd
+//! readiness and watchdog, reload on request, and a graceful shutdown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::app::{self, AppError, Observers};
+use crate::config::{self, Settings};
+use crate::http::{self, AppState};
+use crate::notify;
+use crate::scheduler::{self, Heartbeat, SchedulerOptions};
+use crate::store::Store;
+
+/// How the daemon is steered from outside.
+#[derive(Debug, Clone)]
+pub struct Controls {
+    /// Cancelled on SIGTERM/SIGINT.
+    pub shutdown: CancellationToken,
+    /// Notified on SIGHUP.
+    pub reload: Arc<Notify>,
+    /// The config file to re-read on reload.
+    pub config_path: Option<PathBuf>,
+}
+
+impl Controls {
+    /// Controls with no reload source, for tests and embedding.
+    pub fn new(shutdown: CancellationToken) -> Controls {
+        Controls {
+            shutdown,
+            reload: Arc::new(Notify::new()),
+            config_path: None,
+        }
+    }
+}
+
+/// A running scheduler and the token that stops it.
+struct RunningScheduler {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+fn start_scheduler(
+    settings: &Settings,
+    store: &Store,
+    observers: &Observers,
+    heartbeat: &Heartbeat,
+) -> Result<RunningScheduler, AppError> {
+    let poller = app::poller_with(settings, store, observers)?;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(scheduler::run(
+        poller,
+        store.clone(),
+        settings.feeds.clone(),
+        SchedulerOptions {
+            concurrency: settings.concurrency,
+            tick_jitter: settings.tick_jitter,
+            drain: settings.shutdown_timeout,
+        },
+        heartbeat.clone(),
+        stop.clone(),
+    ));
+    Ok(RunningScheduler { stop, task })
+}
+
+impl RunningScheduler {
+    /// Stops starting polls and waits for those in flight (up to the drain deadline).
+    async fn stop(self) {
+        self.stop.cancel();
+        if let Err(e) = self.task.await {
+            warn!("the scheduler ended abnormally: {e}");
+        }
+    }
+}
+
+/// Runs the daemon on an already bound listener (migrations already applied)
+/// until `controls.shutdown` is cancelled.
+pub async fn run(
+    settings: Settings,
+    store: Store,
+    listener: TcpListener,
+    controls: Controls,
+) -> Result<(), AppError> {
+    let observers = Observers::default();
+    let heartbeat = Heartbeat::default();
+    heartbeat.beat();
+    let state = AppState::new(
+        store.clone(),
+        app::published(&settings),
+        observers.version.clone(),
+        observers.metrics.clone(),
+    );
+    let http_stop = CancellationToken::new();
+    let listen = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let server = tokio::spawn(http::serve(listener, state.clone(), http_stop.clone()));
+    let mut scheduler = start_scheduler(&settings, &store, &observers, &heartbeat)?;
+    let watchdog = tokio::spawn(watchdog(heartbeat.clone(), controls.shutdown.clone()));
+    info!(feeds = settings.feeds.len(), listen = %listen, "kabar running");
+    notify::ready();
+    notify::status(&format!(
+        "polling {} feeds, serving {listen}",
+        settings.feeds.len()
+    ));
+
+    let mut settings = settings;
+    loop {
+        tokio::select! {
+            _ = controls.shutdown.cancelled() => break,
+            _ = controls.reload.notified() => {
+                let Some(path) = &controls.config_path else {
+                    warn!("reload requested, but no config file is known; ignoring");
+                    continue;
+                };
+                notify::reloading();
+                match config::load(path) {
+                    Err(e) => {
+                        error!("reload refused, the running config stays: {e}");
+                        state.set_reload_error(Some(e.to_string()));
+                    }
+                    Ok(new) => {
+                        scheduler = reload(&settings, new.clone(), &store, &state, &observers, &heartbeat, scheduler).await?;
+                        settings = new;
+                    }
+                }
+                notify::ready();
+            }
+        }
+    }
+
+    notify::stopping();
+    info!("stopping: letting polls in flight finish");
+    scheduler.stop().await;
+    http_stop.cancel();
+    watchdog.abort();
+    match server.await {
+        Ok(result) => result.map_err(AppError::Serve),
+        Err(e) => {
+            error!("the HTTP server ended abnormally: {e}");
+            Ok(())
+        }
+    }
+}
+
+/// Applies a new, valid config: feeds added, removed or rescheduled, rules
+/// and output settings changed. Polls in flight finish first; the HTTP
+/// listener keeps serving throughout.
+async fn reload(
+    old: &Settings,
+    new: Settings,
+    store: &Store,
+    state: &AppState,
+    observers: &Observers,
+    heartbeat: &Heartbeat,
+    scheduler: RunningScheduler,
+) -> Result<RunningScheduler, AppError> {
+    if old.database.url != new.database.url || old.http.listen != new.http.listen {
+        warn!("database.url and http.listen take effect only after a restart");
+    }
+    let sources: Vec<_> = new.feeds.iter().map(|f| f.source.clone()).collect();
+    if let Err(e) = store.sync_feeds(&sources).await {
+        error!("reload refused, the running config stays: {e}");
+        state.set_reload_error(Some(e.to_string()));
+        return Ok(scheduler);
+    }
+    scheduler.stop().await;
+    let restarted = start_scheduler(&new, store, observers, heartbeat)?;
+    state.publish(app::published(&new));
+    state.set_reload_error(None);
+    info!(feeds = new.feeds.len(), "config reloaded");
+    if old.rules.fingerprint() != new.rules.fingerprint() {
+        // The items readers see now are re-cleaned with the new rules, in the background.
+        let (store, state, new) = (store.clone(), state.clone(), new.clone());
+        tokio::spawn(async move {
+            let since = match store.newest_entries(new.output.max_entries).await {
+                Ok(entries) => entries.last().map(|e| e.published),
+                Err(e) => {
+                    warn!("cannot re-clean after the rules changed: {e}");
+                    return;
+                }
+            };
+            match app::reclean(&new, &store, None, since).await {
+                Ok(report) => {
+                    info!(
+                        examined = report.examined,
+                        changed = report.changed,
+                        "re-cleaned after a rules change"
+                    );
+                    state.version.bump();
+                }
+                Err(e) => warn!("re-cleaning after a rules change failed: {e}"),
+            }
+        });
+    }
+    Ok(restarted)
+}
+
+/// Tells systemd "alive" at half its watchdog interval, but only while the
+/// scheduler's heartbeat moves: a stuck scheduler gets the service restarted.
+async fn watchdog(heartbeat: Heartbeat, shutdown: CancellationToken) {
+    let Some(interval) = notify::watchdog_interval() else {
+        return;
+    };
+    let stale_after = (interval.as_secs() as i64 * 2).max(2);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval.max(Duration::from_millis(100))) => {}
+        }
+        if heartbeat.age() <= stale_after {
+            notify::watchdog();
+        } else {
+            warn!(
+                age = heartbeat.age(),
+                "scheduler heartbeat is stale; not telling systemd we are alive"
+            );
+        }
+    }
+}
