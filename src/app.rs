@@ -317,6 +317,30 @@ fn unknown_feed(settings: &Settings, name: &str) -> AppError {
     }
 }
 
+/// Applies the retention settings once: prunes old items (leaving tombstones)
+/// and forgets tombstones older than twice the retention age (at least 30
+/// days), by which time no feed still lists those items.
+pub async fn prune(settings: &Settings, store: &Store) -> Result<u64, AppError> {
+    let now = chrono::Utc::now();
+    let age = settings.retention.max_age;
+    let older_than = age
+        .and_then(|a| chrono::Duration::from_std(a).ok())
+        .map(|a| now - a);
+    let keep_tombstones = age
+        .map(|a| a.saturating_mul(2))
+        .unwrap_or(std::time::Duration::from_secs(365 * 24 * 3600))
+        .max(std::time::Duration::from_secs(30 * 24 * 3600));
+    let forget_before =
+        now - chrono::Duration::from_std(keep_tombstones).unwrap_or(chrono::Duration::MAX);
+    Ok(store
+        .prune(
+            older_than,
+            settings.retention.max_items_per_feed,
+            forget_before,
+        )
+        .await?)
+}
+
 /// The combined Atom feed as it would be served now.
 pub async fn render_atom(settings: &Settings, store: &Store) -> Result<Vec<u8>, AppError> {
     let entries = store.newest_entries(settings.output.max_entries).await?;

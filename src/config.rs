@@ -81,6 +81,7 @@ pub struct Settings {
     pub feeds: Vec<FeedSettings>,
     /// Boilerplate rules: the shipped ones plus the rules directory's.
     pub rules: Arc<RuleBook>,
+    pub retention: RetentionSettings,
     /// The rules directory in use, if any.
     pub rules_dir: Option<PathBuf>,
 }
@@ -165,7 +166,23 @@ struct RawConfig {
     #[serde(default)]
     cleaning: RawCleaning,
     #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
     feeds: Vec<RawFeed>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawRetention {
+    #[serde(default, with = "humantime_serde")]
+    max_age: Option<Duration>,
+    max_items_per_feed: Option<i64>,
+}
+
+/// How long items are kept; `None` keeps them for ever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSettings {
+    pub max_age: Option<Duration>,
+    pub max_items_per_feed: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -653,8 +670,34 @@ fn validate(
         }
     };
 
+    let retention = RetentionSettings {
+        max_age: match raw.retention.max_age {
+            Some(age) if age.is_zero() => {
+                problem(
+                    "retention.max_age",
+                    "must be longer than 0s (leave it out to keep items for ever)".to_string(),
+                );
+                None
+            }
+            Some(age) => Some(age),
+            None => Some(Duration::from_secs(180 * 24 * 3600)),
+        },
+        max_items_per_feed: match raw.retention.max_items_per_feed {
+            Some(n) if n < 1 => {
+                problem(
+                    "retention.max_items_per_feed",
+                    format!("must be at least 1, got {n}"),
+                );
+                None
+            }
+            Some(n) => Some(n),
+            None => Some(10_000),
+        },
+    };
+
     Settings {
         rules: Arc::new(rules),
+        retention,
         rules_dir,
         database: DatabaseSettings {
             url: database_url,

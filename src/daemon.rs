@@ -104,6 +104,12 @@ pub async fn run(
     let server = tokio::spawn(http::serve(listener, state.clone(), http_stop.clone()));
     let mut scheduler = start_scheduler(&settings, &store, &observers, &heartbeat)?;
     let watchdog = tokio::spawn(watchdog(heartbeat.clone(), controls.shutdown.clone()));
+    let pruner = tokio::spawn(prune_daily(
+        settings.clone(),
+        store.clone(),
+        observers.version.clone(),
+        controls.shutdown.clone(),
+    ));
     info!(feeds = settings.feeds.len(), listen = %listen, "kabar running");
     notify::ready();
     notify::status(&format!(
@@ -141,6 +147,7 @@ pub async fn run(
     scheduler.stop().await;
     http_stop.cancel();
     watchdog.abort();
+    pruner.abort();
     match server.await {
         Ok(result) => result.map_err(AppError::Serve),
         Err(e) => {
@@ -201,6 +208,30 @@ async fn reload(
         });
     }
     Ok(restarted)
+}
+
+/// Applies retention at start and then once a day. (Retention changes made by
+/// a reload take effect at the next restart.)
+async fn prune_daily(
+    settings: Settings,
+    store: Store,
+    version: crate::domain::ContentVersion,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match app::prune(&settings, &store).await {
+            Ok(0) => {}
+            Ok(pruned) => {
+                info!(pruned, "pruned items beyond retention");
+                version.bump();
+            }
+            Err(e) => warn!("pruning failed: {e}"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(24 * 3600)) => {}
+        }
+    }
 }
 
 /// Tells systemd "alive" at half its watchdog interval, but only while the

@@ -48,6 +48,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delete items beyond the retention settings, leaving tombstones so they do not come back.
+    Prune,
     /// Apply database migrations.
     Migrate,
     /// Show how the current rules clean a feed, item by item, and which rule removed what.
@@ -175,6 +177,13 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print!("{}", kabar::status::table(&statuses, chrono::Utc::now()));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prune => {
+            let settings = load(&cli.config)?;
+            let store = app::open_store(&settings).await?;
+            let pruned = app::prune(&settings, &store).await?;
+            println!("pruned {pruned} items");
             Ok(ExitCode::SUCCESS)
         }
         Command::Clean { source, feed } => {

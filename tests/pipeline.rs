@@ -520,3 +520,36 @@ async fn reclean_applies_changed_rules_to_stored_items_keeping_ids() {
     b.sort();
     assert_eq!(a, b, "entry ids survive re-cleaning");
 }
+
+#[tokio::test]
+async fn pruned_items_leave_tombstones_and_do_not_come_back() {
+    let w = world().await;
+    w.server.set(
+        "/tribun/rss",
+        Route::feed(tribun_fixture(&w.server)).without_etag(),
+    );
+    let only = Some("tribun-jabar");
+    app::poll_once(&w.settings, &w.store, only).await.unwrap();
+    assert_eq!(entry_count(&w.store).await, 3);
+
+    let text = common::config_text(
+        &w.db.url,
+        &[("tribun-jabar", w.server.url("/tribun/rss"), "jawa-barat")],
+    ) + "[retention]\nmax_items_per_feed = 1\n";
+    let settings = kabar::config::from_toml(&text).unwrap();
+    assert_eq!(app::prune(&settings, &w.store).await.unwrap(), 2);
+    assert_eq!(w.store.tombstone_count().await.unwrap(), 2);
+    let kept = w.store.newest_entries(10).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(
+        kept[0].title.starts_with("Jembatan Gantung"),
+        "the newest stays"
+    );
+
+    // The feed still lists all three: the pruned two stay pruned.
+    let again = app::poll_once(&settings, &w.store, only).await.unwrap();
+    assert_eq!(stored(&again[0]), (3, 0, 3));
+    assert_eq!(entry_count(&w.store).await, 1);
+    // Pruning again finds nothing more.
+    assert_eq!(app::prune(&settings, &w.store).await.unwrap(), 0);
+}

@@ -545,6 +545,88 @@ impl Store {
         Ok(changed.rows_affected() as usize)
     }
 
+    /// Deletes items first seen before `older_than` and items beyond the
+    /// newest `max_per_feed` of their feed, leaving a tombstone for each so a
+    /// feed that still lists them does not bring them back; tombstones older
+    /// than `forget_before` are dropped. One transaction; returns how many
+    /// items were pruned.
+    pub async fn prune(
+        &self,
+        older_than: Option<DateTime<Utc>>,
+        max_per_feed: Option<i64>,
+        forget_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let action = "pruning old items";
+        let mut tx = self.pool.begin().await.map_err(query_error(action))?;
+        let pruned = sqlx::query(
+            "WITH doomed AS (
+                 SELECT key FROM items WHERE $1::timestamptz IS NOT NULL AND first_seen < $1
+                 UNION
+                 SELECT key FROM (
+                     SELECT key, row_number() OVER (PARTITION BY feed_id
+                                                    ORDER BY published DESC, key DESC) AS n
+                     FROM items) ranked
+                 WHERE $2::bigint IS NOT NULL AND n > $2
+             ), gone AS (
+                 DELETE FROM items i USING doomed d WHERE i.key = d.key RETURNING i.key
+             )
+             INSERT INTO tombstones (key) SELECT key FROM gone
+             ON CONFLICT (key) DO UPDATE SET pruned_at = now()",
+        )
+        .bind(older_than)
+        .bind(max_per_feed)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_error(action))?
+        .rows_affected();
+        sqlx::query("DELETE FROM tombstones WHERE pruned_at < $1")
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error(action))?;
+        tx.commit().await.map_err(query_error(action))?;
+        Ok(pruned)
+    }
+
+    /// How many tombstones are kept.
+    pub async fn tombstone_count(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT count(*) FROM tombstones")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error("counting tombstones"))
+    }
+
+    /// Items per day over the last `days` days (oldest first) for every feed,
+    /// for the status page's sparklines.
+    pub async fn daily_counts(&self, days: i32) -> Result<Vec<(String, Vec<u32>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.name,
+                    array_agg(COALESCE(c.n, 0) ORDER BY d.day) AS counts
+             FROM feeds f
+             CROSS JOIN generate_series(current_date - ($1 - 1), current_date, interval '1 day') AS d(day)
+             LEFT JOIN (
+                 SELECT feed_id, first_seen::date AS day, count(*)::int AS n
+                 FROM items WHERE first_seen >= current_date - ($1 - 1)
+                 GROUP BY feed_id, first_seen::date
+             ) c ON c.feed_id = f.id AND c.day = d.day::date
+             GROUP BY f.name ORDER BY f.name",
+        )
+        .bind(days)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("counting items per day"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let counts: Vec<i32> = row.get("counts");
+                (
+                    row.get("name"),
+                    counts.into_iter().map(|n| n.max(0) as u32).collect(),
+                )
+            })
+            .collect())
+    }
+
     /// Whether the database answers; for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
@@ -609,6 +691,7 @@ async fn insert_items(
                      $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                      $16::text[])
               AS x(k, u, t, g, p, up, s, c, a, cat, img, ctb, src, orig, dl, r)
+         WHERE NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.key = x.k)
          ON CONFLICT (key) DO NOTHING
          RETURNING key",
     )
