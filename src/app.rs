@@ -9,12 +9,13 @@ use tokio::task::JoinSet;
 
 use crate::config::Settings;
 use crate::domain::ContentVersion;
-use crate::emit::{self, OutputInfo};
+use crate::domain::EntryFilter;
 use crate::fetch::{FetchError, FetchLimits, Fetcher};
-use crate::http::Published;
+use crate::http::{Format, Published, PublishedOutput};
 use crate::metrics::Metrics;
 use crate::politeness::HostGate;
 use crate::poll::{PollMode, PollReport, PollRules, Poller};
+use crate::store::Page;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Error)]
@@ -37,6 +38,8 @@ pub enum AppError {
     },
     #[error("{0}")]
     Parse(#[from] crate::parse::ParseError),
+    #[error("no output named {name:?}; outputs: {known}")]
+    UnknownOutput { name: String, known: String },
     #[error("no feed named {name:?} in the config; configured feeds: {known}")]
     UnknownFeed { name: String, known: String },
 }
@@ -99,10 +102,54 @@ pub fn poller_with(
     ))
 }
 
-/// What the HTTP server publishes for these settings.
+/// What the HTTP server publishes for these settings: the default output
+/// (everything), the named outputs, and one output per region with feeds.
 pub fn published(settings: &Settings) -> Published {
+    let authority = &settings.output.id_authority;
+    let mut outputs = vec![PublishedOutput {
+        name: "feed".to_string(),
+        atom_path: "/feed.atom".to_string(),
+        json_path: "/feed.json".to_string(),
+        id: settings.output.id.clone(),
+        title: settings.output.title.clone(),
+        filter: EntryFilter::default(),
+    }];
+    for named in &settings.outputs {
+        outputs.push(PublishedOutput {
+            name: named.name.clone(),
+            json_path: format!("{}.json", named.path.trim_end_matches(".atom")),
+            atom_path: named.path.clone(),
+            id: format!("tag:{authority},2026:output:{}", named.name),
+            title: named.title.clone(),
+            filter: named.filter.clone(),
+        });
+    }
+    let mut regions: Vec<&str> = settings
+        .feeds
+        .iter()
+        .map(|f| f.source.region.as_str())
+        .collect();
+    regions.sort();
+    regions.dedup();
+    for region in regions {
+        let segment: String = url::form_urlencoded::byte_serialize(region.as_bytes()).collect();
+        outputs.push(PublishedOutput {
+            name: format!("region-{region}"),
+            atom_path: format!("/feeds/region/{segment}.atom"),
+            json_path: format!("/feeds/region/{segment}.json"),
+            id: format!("tag:{authority},2026:region:{segment}"),
+            title: format!("{}: {region}", settings.output.title),
+            filter: EntryFilter {
+                regions: vec![region.to_string()],
+                ..EntryFilter::default()
+            },
+        });
+    }
     Published {
-        output: output_info(settings),
+        base_url: settings.output.base_url.clone(),
+        id_authority: authority.clone(),
+        hub: settings.output.websub_hub.as_ref().map(|u| u.to_string()),
+        outputs,
         max_entries: settings.output.max_entries,
         max_age: settings.output.max_age,
         sources_title: format!("{}: sumber", settings.output.title),
@@ -122,28 +169,38 @@ pub fn published(settings: &Settings) -> Published {
     }
 }
 
-/// How the combined feed describes itself, from the output settings.
-pub fn output_info(settings: &Settings) -> OutputInfo {
-    let self_url = settings
-        .output
-        .base_url
-        .join("feed.atom")
-        .map(|u| u.to_string())
-        .unwrap_or_else(|_| settings.output.base_url.to_string());
-    // The JSON Feed names its own address in `feed_url`, as Atom does with `rel="self"`.
-    let self_url_json = settings
-        .output
-        .base_url
-        .join("feed.json")
-        .ok()
-        .map(|u| u.to_string());
-    OutputInfo {
-        id: settings.output.id.clone(),
-        title: settings.output.title.clone(),
-        self_url,
-        self_url_json,
-        id_authority: settings.output.id_authority.clone(),
-    }
+/// Renders the first page of the output called `name` (`feed` for the
+/// default one, `region-REGION` for a region) as Atom, as it would be served now.
+pub async fn render_output(
+    settings: &Settings,
+    store: &Store,
+    name: &str,
+) -> Result<Vec<u8>, AppError> {
+    let published = published(settings);
+    let output = published
+        .outputs
+        .iter()
+        .find(|o| o.name == name)
+        .ok_or_else(|| AppError::UnknownOutput {
+            name: name.to_string(),
+            known: published
+                .outputs
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let entries = store
+        .entries(&output.filter, Page::Newest, published.max_entries)
+        .await?;
+    Ok(crate::http::render(
+        &published,
+        output,
+        Format::Atom,
+        Page::Newest,
+        None,
+        &entries,
+    ))
 }
 
 /// Polls every configured feed (or only `only`) once, now, at most
@@ -343,8 +400,7 @@ pub async fn prune(settings: &Settings, store: &Store) -> Result<u64, AppError> 
 
 /// The combined Atom feed as it would be served now.
 pub async fn render_atom(settings: &Settings, store: &Store) -> Result<Vec<u8>, AppError> {
-    let entries = store.newest_entries(settings.output.max_entries).await?;
-    Ok(emit::atom::render(&output_info(settings), &entries))
+    render_output(settings, store, "feed").await
 }
 
 /// Binds the configured HTTP address.

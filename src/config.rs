@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::clean::RuleBook;
 use crate::dates::parse_timezone;
-use crate::domain::{FeedSource, SourceKind};
+use crate::domain::{EntryFilter, FeedSource, SourceKind};
 use crate::pacing::PacingPolicy;
 use crate::schedule::CronSchedule;
 
@@ -79,6 +79,8 @@ pub struct Settings {
     /// On shutdown or reload, polls in flight get this long to finish.
     pub shutdown_timeout: Duration,
     pub feeds: Vec<FeedSettings>,
+    /// Filtered outputs beside the default `/feed.atom`.
+    pub outputs: Vec<NamedOutput>,
     /// Boilerplate rules: the shipped ones plus the rules directory's.
     pub rules: Arc<RuleBook>,
     pub retention: RetentionSettings,
@@ -132,6 +134,8 @@ pub struct OutputSettings {
     pub max_entries: usize,
     /// `Cache-Control: max-age` readers are told.
     pub max_age: Duration,
+    /// A WebSub hub to advertise and to ping when outputs change.
+    pub websub_hub: Option<Url>,
 }
 
 /// Limits for one HTTP fetch.
@@ -169,6 +173,36 @@ struct RawConfig {
     retention: RawRetention,
     #[serde(default)]
     feeds: Vec<RawFeed>,
+    #[serde(default)]
+    outputs: Vec<RawNamedOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawNamedOutput {
+    name: Option<String>,
+    path: Option<String>,
+    title: Option<String>,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    feeds: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+/// A filtered combined feed an admin configured, served as Atom at `path`
+/// and as JSON Feed beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedOutput {
+    pub name: String,
+    /// Absolute path ending in `.atom`, e.g. `/jabar.atom`.
+    pub path: String,
+    pub title: String,
+    pub filter: EntryFilter,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +244,7 @@ struct RawOutput {
     max_entries: Option<i64>,
     #[serde(default, with = "humantime_serde")]
     max_age: Option<Duration>,
+    websub_hub: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -670,6 +705,74 @@ fn validate(
         }
     };
 
+    let websub_hub = raw
+        .output
+        .websub_hub
+        .as_deref()
+        .and_then(|text| match Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+            _ => {
+                problem(
+                    "output.websub_hub",
+                    format!("expected an absolute http(s) URL, got {text:?}"),
+                );
+                None
+            }
+        });
+    let mut outputs = Vec::new();
+    let mut output_names = HashSet::new();
+    let feed_names: HashSet<&str> = feeds.iter().map(|f| f.source.name.as_str()).collect();
+    for (index, output) in raw.outputs.into_iter().enumerate() {
+        let key = |field: &str| format!("outputs[{index}].{field}");
+        let name = output.name.unwrap_or_default();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problem(
+                &key("name"),
+                format!("expected letters, digits, '-' or '_', got {name:?}"),
+            );
+        } else if !output_names.insert(name.clone()) || name == "feed" {
+            problem(&key("name"), format!("duplicate output name {name:?}"));
+        }
+        let path = output.path.unwrap_or_else(|| format!("/{name}.atom"));
+        let reserved = ["/feed.atom", "/feeds/"];
+        if !path.starts_with('/')
+            || !path.ends_with(".atom")
+            || path.contains("..")
+            || path.contains('?')
+            || reserved
+                .iter()
+                .any(|r| path == *r || (r.ends_with('/') && path.starts_with(r)))
+        {
+            problem(
+                &key("path"),
+                format!(
+                    "expected a path like /jabar.atom (not /feed.atom or under /feeds/), got {path:?}"
+                ),
+            );
+        }
+        for feed in &output.feeds {
+            if !feed_names.contains(feed.as_str()) {
+                problem(&key("feeds"), format!("no feed named {feed:?}"));
+            }
+        }
+        outputs.push(NamedOutput {
+            title: output.title.unwrap_or_else(|| name.clone()),
+            name,
+            path,
+            filter: EntryFilter {
+                regions: output.regions,
+                tags: output.tags,
+                feeds: output.feeds,
+                include: output.include,
+                exclude: output.exclude,
+            },
+        });
+    }
+
     let retention = RetentionSettings {
         max_age: match raw.retention.max_age {
             Some(age) if age.is_zero() => {
@@ -698,6 +801,7 @@ fn validate(
     Settings {
         rules: Arc::new(rules),
         retention,
+        outputs,
         rules_dir,
         database: DatabaseSettings {
             url: database_url,
@@ -714,6 +818,7 @@ fn validate(
             base_url,
             max_entries: max_entries.clamp(1, 10_000) as usize,
             max_age: raw.output.max_age.unwrap_or(Duration::from_secs(300)),
+            websub_hub,
         },
         fetch: FetchSettings {
             connect_timeout,

@@ -104,6 +104,7 @@ pub async fn run(
     let server = tokio::spawn(http::serve(listener, state.clone(), http_stop.clone()));
     let mut scheduler = start_scheduler(&settings, &store, &observers, &heartbeat)?;
     let watchdog = tokio::spawn(watchdog(heartbeat.clone(), controls.shutdown.clone()));
+    let hub_pinger = tokio::spawn(ping_hub(state.clone(), controls.shutdown.clone()));
     let pruner = tokio::spawn(prune_daily(
         settings.clone(),
         store.clone(),
@@ -148,6 +149,7 @@ pub async fn run(
     http_stop.cancel();
     watchdog.abort();
     pruner.abort();
+    hub_pinger.abort();
     match server.await {
         Ok(result) => result.map_err(AppError::Serve),
         Err(e) => {
@@ -208,6 +210,42 @@ async fn reload(
         });
     }
     Ok(restarted)
+}
+
+/// After a poll (or re-clean, or reload) changed what the outputs show, pings
+/// the WebSub hub for every output, at most every few seconds.
+async fn ping_hub(state: AppState, shutdown: CancellationToken) {
+    let client = reqwest::Client::new();
+    let mut pinged = state.version.current();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        let version = state.version.current();
+        if version == pinged {
+            continue;
+        }
+        let published = state
+            .published
+            .read()
+            .expect("published lock poisoned")
+            .clone();
+        if let Some(hub) = &published.hub {
+            let topics: Vec<String> = published
+                .outputs
+                .iter()
+                .flat_map(|o| {
+                    [
+                        published.url(&o.atom_path, None),
+                        published.url(&o.json_path, None),
+                    ]
+                })
+                .collect();
+            crate::websub::publish(&client, hub, &topics).await;
+        }
+        pinged = version;
+    }
 }
 
 /// Applies retention at start and then once a day. (Retention changes made by

@@ -160,6 +160,8 @@ pub struct EntrySource {
     pub feed_name: String,
     pub feed_url: String,
     pub region: String,
+    /// The tags the admin gave the source feed.
+    pub tags: Vec<String>,
     pub title: Option<String>,
     pub site_link: Option<String>,
     pub id: Option<String>,
@@ -179,5 +181,51 @@ impl ContentVersion {
 
     pub fn bump(&self) {
         self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Which stored items an output shows. Empty lists do not restrict.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryFilter {
+    pub regions: Vec<String>,
+    pub tags: Vec<String>,
+    pub feeds: Vec<String>,
+    /// Keywords of which at least one must appear in the title or text (case-insensitive).
+    pub include: Vec<String>,
+    /// Keywords none of which may appear in the title or text.
+    pub exclude: Vec<String>,
+}
+
+/// A position in an output, newest first: entries strictly older than this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub published: DateTime<Utc>,
+    pub key: ItemKey,
+}
+
+impl Cursor {
+    /// `2026-11-25T01:15:00.000000Z~<key hex>`: safe in a query string, exact to the microsecond.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}~{}",
+            self.published.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            self.key.to_hex()
+        )
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (time, hex) = text.split_once('~')?;
+        let published = DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc);
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+        }
+        Some(Cursor {
+            published,
+            key: ItemKey(key),
+        })
     }
 }

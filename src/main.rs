@@ -69,10 +69,13 @@ enum Command {
         #[arg(long, value_parser = parse_since)]
         since: Option<chrono::DateTime<chrono::Utc>>,
     },
-    /// Write the combined Atom feed to a file (or standard output).
+    /// Write an output's Atom feed to a file (atomically) or standard output.
     Render {
+        /// The output: `feed` (everything), a configured `[[outputs]]` name, or `region-REGION`.
+        #[arg(long = "output", value_name = "NAME", default_value = "feed")]
+        output_name: String,
         /// Output file; standard output when absent.
-        #[arg(short, long)]
+        #[arg(short = 'o', long = "file", value_name = "FILE")]
         output: Option<PathBuf>,
     },
 }
@@ -204,10 +207,13 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { output } => {
+        Command::Render {
+            output_name,
+            output,
+        } => {
             let settings = load(&cli.config)?;
             let store = app::open_store(&settings).await?;
-            let bytes = app::render_atom(&settings, &store).await?;
+            let bytes = app::render_output(&settings, &store, &output_name).await?;
             match output {
                 Some(path) => write_atomically(&path, &bytes)
                     .with_context(|| format!("cannot write {}", path.display()))?,

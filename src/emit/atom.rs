@@ -12,6 +12,8 @@ pub const CONTENT_TYPE: &str = "application/atom+xml; charset=utf-8";
 const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
 /// Scheme of the region categories, so readers can tell them from portal tags.
 pub const REGION_SCHEME: &str = "urn:kabar:region";
+/// Scheme of the tags the admin gave the source feed.
+pub const TAG_SCHEME: &str = "urn:kabar:tag";
 
 /// Renders `entries` (already newest first and bounded) as an Atom document.
 pub fn render(info: &OutputInfo, entries: &[StoredEntry]) -> Vec<u8> {
@@ -47,6 +49,10 @@ fn write_feed(w: &mut Writer<Vec<u8>>, info: &OutputInfo, entries: &[StoredEntry
             text_element(w, "title", &info.title)?;
             text_element(w, "updated", &timestamp(feed_updated(entries)))?;
             link(w, "self", &info.self_url, Some("application/atom+xml"))?;
+            for (rel, href) in &info.links {
+                let media_type = (rel != "hub").then_some("application/atom+xml");
+                link(w, rel, href, media_type)?;
+            }
             w.create_element("generator")
                 .with_attribute(("version", env!("CARGO_PKG_VERSION")))
                 .write_text_content(BytesText::new("kabar"))?;
@@ -90,6 +96,14 @@ fn write_entry(w: &mut Writer<Vec<u8>>, info: &OutputInfo, entry: &StoredEntry) 
                 ("scheme", REGION_SCHEME),
             ])
             .write_empty()?;
+        for tag in &entry.source.tags {
+            w.create_element("category")
+                .with_attributes([
+                    ("term", strip_xml_forbidden(tag).as_ref()),
+                    ("scheme", TAG_SCHEME),
+                ])
+                .write_empty()?;
+        }
         if let Some(summary) = &entry.summary {
             w.create_element("summary")
                 .with_attribute(("type", "text"))

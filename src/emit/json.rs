@@ -21,6 +21,7 @@ pub fn render(info: &OutputInfo, entries: &[StoredEntry]) -> Vec<u8> {
         version: VERSION,
         title: clean(&info.title),
         feed_url: info.self_url_json.as_deref().map(clean),
+        next_url: info.next_url_json.as_deref().map(clean),
         language: LANGUAGE,
         items: entries.iter().map(|e| item(info, e)).collect(),
     };
@@ -37,6 +38,8 @@ struct Feed<'a> {
     title: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     feed_url: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_url: Option<Cow<'a, str>>,
     language: &'static str,
     items: Vec<Item<'a>>,
 }

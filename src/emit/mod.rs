@@ -18,6 +18,10 @@ pub struct OutputInfo {
     pub self_url_json: Option<String>,
     /// Authority used in entry ids: `tag:{authority},2026:item:{key}`.
     pub id_authority: String,
+    /// Further feed-level links: paging (`first`, `next`, `prev`, RFC 5005) and `hub` (WebSub).
+    pub links: Vec<(String, String)>,
+    /// The JSON Feed form of the next page, for its `next_url`.
+    pub next_url_json: Option<String>,
 }
 
 /// The stable id of an entry, derived only from its item key and the operator's
@@ -58,6 +62,7 @@ pub(crate) mod fixtures {
                 feed_name: "contoh".into(),
                 feed_url: "https://contoh.example/rss".into(),
                 region: "jawa-barat".into(),
+                tags: vec!["tribun".into()],
                 title: Some("Contoh News".into()),
                 site_link: Some("https://contoh.example/".into()),
                 id: None,
@@ -68,6 +73,8 @@ pub(crate) mod fixtures {
 
     pub fn info() -> OutputInfo {
         OutputInfo {
+            links: Vec::new(),
+            next_url_json: None,
             id: "tag:kabar.localhost,2026:feed".into(),
             title: "Kabar".into(),
             self_url: "http://127.0.0.1:8080/feed.atom".into(),

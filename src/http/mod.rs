@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,16 +21,22 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
-use crate::domain::{ContentVersion, StoredEntry};
+use crate::domain::{ContentVersion, Cursor, EntryFilter, StoredEntry};
 use crate::emit::{self, OutputInfo};
 use crate::metrics::Metrics;
+use crate::store::Page;
 use crate::store::Store;
 use cache::CachedOutput;
 
 /// What the server shows that a reload may change.
 #[derive(Debug, Clone)]
 pub struct Published {
-    pub output: OutputInfo,
+    /// Public base URL; outputs' self links are made from it.
+    pub base_url: url::Url,
+    pub id_authority: String,
+    /// WebSub hub advertised in every output.
+    pub hub: Option<String>,
+    pub outputs: Vec<PublishedOutput>,
     pub max_entries: usize,
     /// `Cache-Control: max-age` of the outputs.
     pub max_age: Duration,
@@ -38,6 +44,58 @@ pub struct Published {
     pub sources: Vec<emit::opml::OpmlSource>,
     /// Set when the last reload was refused; the running config stays.
     pub reload_error: Option<String>,
+}
+
+/// One combined feed, served as Atom and as JSON Feed.
+#[derive(Debug, Clone)]
+pub struct PublishedOutput {
+    pub name: String,
+    pub atom_path: String,
+    pub json_path: String,
+    pub id: String,
+    pub title: String,
+    pub filter: EntryFilter,
+}
+
+/// Which form of an output a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Atom,
+    Json,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Atom => "atom",
+            Format::Json => "json",
+        }
+    }
+}
+
+impl Published {
+    /// The output served at `path`, and in which form.
+    pub fn find(&self, path: &str) -> Option<(&PublishedOutput, Format)> {
+        self.outputs.iter().find_map(|o| {
+            if o.atom_path == path {
+                Some((o, Format::Atom))
+            } else if o.json_path == path {
+                Some((o, Format::Json))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The absolute public URL of `path` with an optional query.
+    pub fn url(&self, path: &str, query: Option<&str>) -> String {
+        let mut url = self
+            .base_url
+            .join(path.trim_start_matches('/'))
+            .unwrap_or_else(|_| self.base_url.clone());
+        url.set_query(query);
+        url.to_string()
+    }
 }
 
 /// What the handlers share.
@@ -50,8 +108,8 @@ pub struct AppState {
     cache: Arc<tokio::sync::Mutex<RenderCache>>,
 }
 
-/// Each output's last render and the content version it was made from.
-type RenderCache = HashMap<&'static str, (u64, Arc<CachedOutput>)>;
+/// Each output form's last render of its first page, and the content version it was made from.
+type RenderCache = HashMap<String, (u64, Arc<CachedOutput>)>;
 
 impl AppState {
     pub fn new(
@@ -93,12 +151,11 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/feed.atom", get(feed_atom))
-        .route("/feed.json", get(feed_json))
         .route("/sources.opml", get(sources_opml))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .fallback(output)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -122,63 +179,178 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+        .map(|p| p.as_str().to_string());
     let response = next.run(request).await;
+    // Outputs are served by the fallback, whose paths come from the config.
+    let route = route.unwrap_or_else(|| {
+        if response.status() == StatusCode::NOT_FOUND {
+            "unmatched".to_string()
+        } else {
+            "output".to_string()
+        }
+    });
     state
         .metrics
         .record_http(&route, response.status().as_u16());
     response
 }
 
-type Renderer = fn(&OutputInfo, &[StoredEntry]) -> Vec<u8>;
-
-/// Serves the cached render of `name`, rendering it first if the items changed.
-async fn cached_output(
-    state: &AppState,
-    name: &'static str,
-    content_type: &'static str,
-    render: Renderer,
-    headers: &HeaderMap,
-    method: &Method,
+/// Serves an output's first page from the cache (rendering it first if the
+/// stored items changed), or any other page straight from the database.
+async fn output(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Response {
     let published = state.published();
+    let Some((output, format)) = published.find(uri.path()) else {
+        return (StatusCode::NOT_FOUND, "no such output\n").into_response();
+    };
+    let page = match page_of(uri.query()) {
+        Ok(page) => page,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
+    if page != Page::Newest {
+        return match state
+            .store
+            .entries(&output.filter, page, published.max_entries)
+            .await
+        {
+            Ok(entries) => {
+                let body = render(&published, output, format, page, uri.query(), &entries);
+                CachedOutput::new(body, content_type(format), newest_change(&entries)).respond(
+                    &headers,
+                    &method,
+                    published.max_age,
+                )
+            }
+            Err(e) => unavailable(&output.name, &e),
+        };
+    }
+    let key = format!("{}.{}", output.name, format.extension());
     let version = state.version.current();
     let mut cache = state.cache.lock().await;
     let fresh = cache
-        .get(name)
+        .get(&key)
         .filter(|(made_from, _)| *made_from == version)
-        .map(|(_, output)| output.clone());
-    let output = match fresh {
-        Some(output) => output,
+        .map(|(_, cached)| cached.clone());
+    let cached = match fresh {
+        Some(cached) => cached,
         None => {
-            let entries = match state.store.newest_entries(published.max_entries).await {
+            let entries = match state
+                .store
+                .entries(&output.filter, Page::Newest, published.max_entries)
+                .await
+            {
                 Ok(entries) => entries,
-                Err(e) => {
-                    error!("cannot render {name}: {e}");
-                    return (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the feed is unavailable: the database did not answer\n",
-                    )
-                        .into_response();
-                }
+                Err(e) => return unavailable(&output.name, &e),
             };
             let last_modified = newest_change(&entries);
-            let info = published.output.clone();
-            // Compressing a large feed takes a while: keep it off the async workers.
-            let output = tokio::task::spawn_blocking(move || {
-                CachedOutput::new(render(&info, &entries), content_type, last_modified)
+            let (published, output) = (published.clone(), output.clone());
+            // Rendering and compressing a large feed takes a while: keep it off the async workers.
+            let cached = tokio::task::spawn_blocking(move || {
+                let body = render(&published, &output, format, Page::Newest, None, &entries);
+                CachedOutput::new(body, content_type(format), last_modified)
             })
             .await
             .expect("rendering does not panic");
-            let output = Arc::new(output);
-            cache.insert(name, (version, output.clone()));
-            state.metrics.record_render(name);
-            output
+            let cached = Arc::new(cached);
+            cache.insert(key.clone(), (version, cached.clone()));
+            state.metrics.record_render(&key);
+            cached
         }
     };
     drop(cache);
-    output.respond(headers, method, published.max_age)
+    cached.respond(&headers, &method, published.max_age)
+}
+
+fn unavailable(name: &str, error: &crate::store::StoreError) -> Response {
+    error!("cannot render output {name}: {error}");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the feed is unavailable: the database did not answer\n",
+    )
+        .into_response()
+}
+
+/// `?before=CURSOR` (older entries) or `?after=CURSOR` (newer entries).
+fn page_of(query: Option<&str>) -> Result<Page, String> {
+    let Some(query) = query else {
+        return Ok(Page::Newest);
+    };
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let cursor =
+            || Cursor::decode(&value).ok_or_else(|| format!("invalid {name} cursor {value:?}\n"));
+        match name.as_ref() {
+            "before" => return Ok(Page::Before(cursor()?)),
+            "after" => return Ok(Page::After(cursor()?)),
+            _ => {}
+        }
+    }
+    Ok(Page::Newest)
+}
+
+fn content_type(format: Format) -> &'static str {
+    match format {
+        Format::Atom => emit::atom::CONTENT_TYPE,
+        Format::Json => emit::json::CONTENT_TYPE,
+    }
+}
+
+/// Renders one page with its RFC 5005 paging links (`first`, `next` while the
+/// page is full, `prev` when it is not the first) and the WebSub hub.
+pub fn render(
+    published: &Published,
+    output: &PublishedOutput,
+    format: Format,
+    page: Page,
+    query: Option<&str>,
+    entries: &[StoredEntry],
+) -> Vec<u8> {
+    let path = match format {
+        Format::Atom => &output.atom_path,
+        Format::Json => &output.json_path,
+    };
+    let cursor_link = |rel: &str, entry: &StoredEntry| {
+        let cursor = Cursor {
+            published: entry.published,
+            key: entry.key,
+        };
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(rel, &cursor.encode())
+            .finish();
+        published.url(path, Some(&query))
+    };
+    let next = (entries.len() >= published.max_entries)
+        .then(|| entries.last().map(|e| cursor_link("before", e)))
+        .flatten();
+    let prev = (page != Page::Newest)
+        .then(|| entries.first().map(|e| cursor_link("after", e)))
+        .flatten();
+    let mut links = vec![("first".to_string(), published.url(path, None))];
+    if let Some(next) = &next {
+        links.push(("next".to_string(), next.clone()));
+    }
+    if let Some(prev) = prev {
+        links.push(("prev".to_string(), prev));
+    }
+    if let Some(hub) = &published.hub {
+        links.push(("hub".to_string(), hub.clone()));
+    }
+    let info = OutputInfo {
+        id: output.id.clone(),
+        title: output.title.clone(),
+        self_url: published.url(&output.atom_path, query),
+        self_url_json: Some(published.url(&output.json_path, query)),
+        id_authority: published.id_authority.clone(),
+        links,
+        next_url_json: (format == Format::Json).then_some(next).flatten(),
+    };
+    match format {
+        Format::Atom => emit::atom::render(&info, entries),
+        Format::Json => emit::json::render(&info, entries),
+    }
 }
 
 fn newest_change(entries: &[StoredEntry]) -> DateTime<Utc> {
@@ -187,30 +359,6 @@ fn newest_change(entries: &[StoredEntry]) -> DateTime<Utc> {
         .map(|e| e.updated.max(e.published))
         .max()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-}
-
-async fn feed_atom(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
-    cached_output(
-        &state,
-        "feed.atom",
-        emit::atom::CONTENT_TYPE,
-        emit::atom::render,
-        &headers,
-        &method,
-    )
-    .await
-}
-
-async fn feed_json(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
-    cached_output(
-        &state,
-        "feed.json",
-        emit::json::CONTENT_TYPE,
-        emit::json::render,
-        &headers,
-        &method,
-    )
-    .await
 }
 
 async fn sources_opml(State(state): State<AppState>) -> Response {

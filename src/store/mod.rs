@@ -7,7 +7,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 use thiserror::Error;
 
-use crate::domain::{EntrySource, FeedMeta, FeedSource, Item, ItemKey, StoredEntry};
+use crate::domain::{
+    Cursor, EntryFilter, EntrySource, FeedMeta, FeedSource, Item, ItemKey, StoredEntry,
+};
 use crate::fetch::Validators;
 
 /// Separates list elements when a poll's items are sent as column arrays.
@@ -81,6 +83,17 @@ pub struct FeedStatus {
     pub validators: Validators,
     #[serde(rename = "items")]
     pub item_count: i64,
+}
+
+/// Which page of an output to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The first page: the newest entries.
+    Newest,
+    /// Entries older than the cursor (RFC 5005 `next`).
+    Before(Cursor),
+    /// Entries newer than the cursor (RFC 5005 `prev`), still returned newest first.
+    After(Cursor),
 }
 
 /// A stored item's raw form, for re-cleaning.
@@ -357,25 +370,74 @@ impl Store {
 
     /// The newest `limit` items of all feeds, newest first, with their source feed.
     pub async fn newest_entries(&self, limit: usize) -> Result<Vec<StoredEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT i.key, i.url, i.title, i.published, i.updated, i.summary, i.content_html,
-                    i.authors, i.contributor, i.categories,
-                    f.name AS feed_name, f.url AS feed_url, f.region, f.site_title, f.site_link,
-                    f.site_id, f.site_updated
+        self.entries(&EntryFilter::default(), Page::Newest, limit)
+            .await
+    }
+
+    /// One page of an output: items matching `filter`, newest first, keyed
+    /// by (published, key) so pages stay stable while new items arrive.
+    pub async fn entries(
+        &self,
+        filter: &EntryFilter,
+        page: Page,
+        limit: usize,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        const SELECT: &str = "SELECT i.key, i.url, i.title, i.published, i.updated, i.summary,
+                    i.content_html, i.authors, i.contributor, i.categories,
+                    f.name AS feed_name, f.url AS feed_url, f.region, f.tags, f.site_title,
+                    f.site_link, f.site_id, f.site_updated
              FROM items i JOIN feeds f ON f.id = i.feed_id
-             ORDER BY i.published DESC, i.key DESC
-             LIMIT $1",
-        )
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_error("reading the newest items"))?;
-        rows.into_iter()
+             WHERE (cardinality($1::text[]) = 0 OR f.region = ANY($1))
+               AND (cardinality($2::text[]) = 0 OR f.tags && $2)
+               AND (cardinality($3::text[]) = 0 OR f.name = ANY($3))
+               AND (cardinality($4::text[]) = 0
+                    OR (i.title || ' ' || i.content_html) ILIKE ANY($4))
+               AND NOT ((i.title || ' ' || i.content_html) ILIKE ANY($5))";
+        let sql = match page {
+            Page::Newest => format!("{SELECT} ORDER BY i.published DESC, i.key DESC LIMIT $6"),
+            Page::Before(_) => format!(
+                "{SELECT} AND (i.published, i.key) < ($7, $8)
+                 ORDER BY i.published DESC, i.key DESC LIMIT $6"
+            ),
+            // The page just newer than the cursor: read upwards, then turn around.
+            Page::After(_) => format!(
+                "{SELECT} AND (i.published, i.key) > ($7, $8)
+                 ORDER BY i.published ASC, i.key ASC LIMIT $6"
+            ),
+        };
+        let like = |words: &[String]| -> Vec<String> {
+            words
+                .iter()
+                .map(|w| {
+                    let escaped = w
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_");
+                    format!("%{escaped}%")
+                })
+                .collect()
+        };
+        let mut query = sqlx::query(&sql)
+            .bind(&filter.regions)
+            .bind(&filter.tags)
+            .bind(&filter.feeds)
+            .bind(like(&filter.include))
+            .bind(like(&filter.exclude))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        if let Page::Before(cursor) | Page::After(cursor) = page {
+            query = query.bind(cursor.published).bind(cursor.key.0.to_vec());
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading entries"))?;
+        let mut entries = rows
+            .into_iter()
             .map(|row| {
                 let key_bytes: Vec<u8> = row.get("key");
                 Ok(StoredEntry {
                     key: ItemKey::from_slice(&key_bytes).ok_or(StoreError::Query {
-                        action: "reading the newest items",
+                        action: "reading entries",
                         source: sqlx::Error::Decode("item key is not 32 bytes".into()),
                     })?,
                     url: row.get("url"),
@@ -391,6 +453,7 @@ impl Store {
                         feed_name: row.get("feed_name"),
                         feed_url: row.get("feed_url"),
                         region: row.get("region"),
+                        tags: row.get("tags"),
                         title: row.get("site_title"),
                         site_link: row.get("site_link"),
                         id: row.get("site_id"),
@@ -398,7 +461,11 @@ impl Store {
                     },
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if matches!(page, Page::After(_)) {
+            entries.reverse();
+        }
+        Ok(entries)
     }
 
     /// Every feed's recorded state, active feeds first, by name.
