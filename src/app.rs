@@ -210,20 +210,43 @@ pub async fn poll_once(
     store: &Store,
     only: Option<&str>,
 ) -> Result<Vec<PollReport>, AppError> {
+    poll_once_with_progress(settings, store, only, &NoProgress).await
+}
+
+/// Told how a long command advances; the CLI draws a progress bar with it.
+pub trait Progress: Send + Sync {
+    /// The work has `total` steps (0 when unknown).
+    fn start(&self, total: u64);
+    /// One step is done; `label` names it (a feed, a batch).
+    fn advance(&self, steps: u64, label: &str);
+    fn finish(&self);
+}
+
+/// Progress nobody watches.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: u64) {}
+    fn advance(&self, _: u64, _: &str) {}
+    fn finish(&self) {}
+}
+
+/// `poll_once`, telling `progress` as each feed is done.
+pub async fn poll_once_with_progress(
+    settings: &Settings,
+    store: &Store,
+    only: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<Vec<PollReport>, AppError> {
     let feeds: Vec<_> = match only {
-        Some(name) => vec![settings.feed(name).ok_or_else(|| {
-            AppError::UnknownFeed {
-                name: name.to_string(),
-                known: settings
-                    .feeds
-                    .iter()
-                    .map(|f| f.source.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-        })?],
+        Some(name) => vec![
+            settings
+                .feed(name)
+                .ok_or_else(|| unknown_feed(settings, name))?,
+        ],
         None => settings.feeds.iter().collect(),
     };
+    progress.start(feeds.len() as u64);
     let poller = poller(settings, store)?;
     let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency));
     let mut polls = JoinSet::new();
@@ -245,9 +268,12 @@ pub async fn poll_once(
     }
     let mut reports = Vec::new();
     while let Some(joined) = polls.join_next().await {
-        reports.push(joined.expect("a poll task panicked"));
+        let (index, report) = joined.expect("a poll task panicked");
+        progress.advance(1, &format!("{}: {}", report.feed, report.outcome));
+        reports.push((index, report));
     }
     reports.sort_by_key(|(index, _)| *index);
+    progress.finish();
     Ok(reports.into_iter().map(|(_, report)| report).collect())
 }
 
@@ -331,6 +357,18 @@ pub async fn reclean(
     feed: Option<&str>,
     since: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<RecleanReport, AppError> {
+    reclean_with_progress(settings, store, feed, since, &NoProgress).await
+}
+
+/// `reclean`, telling `progress` after each batch.
+pub async fn reclean_with_progress(
+    settings: &Settings,
+    store: &Store,
+    feed: Option<&str>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    progress: &dyn Progress,
+) -> Result<RecleanReport, AppError> {
+    progress.start(0);
     if let Some(name) = feed {
         settings
             .feed(name)
@@ -358,7 +396,9 @@ pub async fn reclean(
             .collect();
         report.examined += page.len();
         report.changed += store.update_cleaned(&items, chrono::Utc::now()).await?;
+        progress.advance(page.len() as u64, &format!("{} changed", report.changed));
     }
+    progress.finish();
     Ok(report)
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use kabar::app::Progress;
 use kabar::config::{self, Settings};
 use kabar::{app, daemon, poll::PollOutcome};
 use tokio_util::sync::CancellationToken;
@@ -155,7 +156,9 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Poll { feed } => {
             let settings = load(&cli.config)?;
             let store = app::open_store(&settings).await?;
-            let reports = app::poll_once(&settings, &store, feed.as_deref()).await?;
+            let progress = TerminalProgress::new("polling");
+            let reports =
+                app::poll_once_with_progress(&settings, &store, feed.as_deref(), &progress).await?;
             let width = reports.iter().map(|r| r.feed.len()).max().unwrap_or(0);
             let mut failures = 0;
             for report in &reports {
@@ -185,7 +188,10 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prune => {
             let settings = load(&cli.config)?;
             let store = app::open_store(&settings).await?;
+            let progress = TerminalProgress::new("pruning");
+            progress.start(0);
             let pruned = app::prune(&settings, &store).await?;
+            progress.finish();
             println!("pruned {pruned} items");
             Ok(ExitCode::SUCCESS)
         }
@@ -200,7 +206,10 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reclean { feed, since } => {
             let settings = load(&cli.config)?;
             let store = app::open_store(&settings).await?;
-            let report = app::reclean(&settings, &store, feed.as_deref(), since).await?;
+            let progress = TerminalProgress::new("re-cleaning");
+            let report =
+                app::reclean_with_progress(&settings, &store, feed.as_deref(), since, &progress)
+                    .await?;
             println!(
                 "re-cleaned {} items, {} changed",
                 report.examined, report.changed
@@ -233,6 +242,56 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::spawn(forward_signals(controls.clone()));
             daemon::run(settings, store, listener, controls).await?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A progress bar on a terminal (feed in hand, counts); nothing otherwise,
+/// where the log lines tell the story.
+struct TerminalProgress {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+}
+
+impl TerminalProgress {
+    fn new(what: &'static str) -> TerminalProgress {
+        use std::io::IsTerminal;
+        TerminalProgress {
+            bar: std::io::stderr()
+                .is_terminal()
+                .then(indicatif::ProgressBar::hidden),
+            what,
+        }
+    }
+}
+
+impl app::Progress for TerminalProgress {
+    fn start(&self, total: u64) {
+        let Some(bar) = &self.bar else { return };
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        let template = if total > 0 {
+            bar.set_length(total);
+            "{prefix} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}"
+        } else {
+            "{prefix} {spinner} {pos} {elapsed} {wide_msg}"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(self.what);
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    }
+
+    fn advance(&self, steps: u64, label: &str) {
+        if let Some(bar) = &self.bar {
+            bar.inc(steps);
+            bar.set_message(label.to_string());
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
     }
 }
