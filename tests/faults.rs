@@ -317,3 +317,53 @@ async fn publisher_hints_defer_scheduled_polls() {
     );
     assert_eq!(status(&store, "ttl").await.skipped_ticks, 1);
 }
+
+#[tokio::test]
+async fn news_sitemaps_are_polled_like_feeds() {
+    let db = TestDb::create().await;
+    let server = FixtureServer::start().await;
+    let sitemap = r#"<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+  <url>
+    <loc>https://jatim.suara.example/read/2026/11/25/101500/pasar-ikan-gresik-ramai</loc>
+    <news:news>
+      <news:publication><news:name>Suara Jatim Uji</news:name><news:language>id</news:language></news:publication>
+      <news:publication_date>2026-11-25T10:15:00+07:00</news:publication_date>
+      <news:title>Pasar Ikan Gresik Ramai Pembeli</news:title>
+    </news:news>
+  </url>
+  <url>
+    <loc>https://jatim.suara.example/read/2026/11/25/090000/jalan-tol-macet</loc>
+    <news:news>
+      <news:publication><news:name>Suara Jatim Uji</news:name><news:language>id</news:language></news:publication>
+      <news:publication_date>2026-11-25T09:00:00+07:00</news:publication_date>
+      <news:title>Jalan Tol Surabaya Padat Pagi Ini</news:title>
+    </news:news>
+  </url>
+</urlset>"#;
+    server.set("/sitemap-news.xml", Route::feed(sitemap));
+    let text = format!(
+        "{}kind = \"news-sitemap\"\n",
+        common::config_text(
+            &db.url,
+            &[("suara-jatim", server.url("/sitemap-news.xml"), "jawa-timur")]
+        )
+    );
+    let settings = kabar::config::from_toml(&text).unwrap();
+    let store = app::open_store(&settings).await.unwrap();
+    let first = app::poll_once(&settings, &store, None).await.unwrap();
+    assert!(
+        matches!(first[0].outcome, PollOutcome::Stored { new: 2, .. }),
+        "{:?}",
+        first[0]
+    );
+    let second = app::poll_once(&settings, &store, None).await.unwrap();
+    assert_eq!(second[0].outcome, PollOutcome::NotModified);
+    let entries = store.newest_entries(10).await.unwrap();
+    assert_eq!(entries[0].title, "Pasar Ikan Gresik Ramai Pembeli");
+    assert_eq!(
+        entries[0].published.to_rfc3339(),
+        "2026-11-25T03:15:00+00:00"
+    );
+    assert_eq!(entries[0].source.title.as_deref(), Some("Suara Jatim Uji"));
+}
