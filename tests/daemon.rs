@@ -357,3 +357,38 @@ async fn the_binary_notifies_systemd_and_stops_cleanly_on_sigterm() {
     }
     assert!(after.iter().any(|m| m.contains("STOPPING=1")), "{after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_cancelled_at_shutdown_stores_nothing() {
+    let db = TestDb::create().await;
+    let server = FixtureServer::start().await;
+    let body =
+        common::fixture("tribun-jabar.xml").replace("{base}", &format!("http://{}", server.addr));
+    server.set(
+        "/lambat/rss",
+        common::Route {
+            delay: Some(Duration::from_secs(5)),
+            ..common::Route::feed(body)
+        },
+    );
+    let settings = common::settings(
+        &db.url,
+        &[("lambat", server.url("/lambat/rss"), "jawa-barat")],
+    );
+    let store = app::open_store(&settings).await.unwrap();
+    let poller = app::poller(&settings, &store).unwrap();
+    let source = settings.feed("lambat").unwrap().source.clone();
+    // What the scheduler does to polls still running at the drain deadline.
+    let poll =
+        tokio::spawn(async move { poller.poll(&source, None, kabar::poll::PollMode::Now).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    poll.abort();
+    assert!(poll.await.unwrap_err().is_cancelled());
+    assert!(store.newest_entries(10).await.unwrap().is_empty());
+    let status = store.feed_statuses().await.unwrap().remove(0);
+    assert_eq!(
+        status.last_polled_at, None,
+        "nothing of the cancelled poll was recorded"
+    );
+    assert_eq!(status.validators.etag, None);
+}
