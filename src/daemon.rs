@@ -105,6 +105,11 @@ pub async fn run(
     let mut scheduler = start_scheduler(&settings, &store, &observers, &heartbeat)?;
     let watchdog = tokio::spawn(watchdog(heartbeat.clone(), controls.shutdown.clone()));
     let hub_pinger = tokio::spawn(ping_hub(state.clone(), controls.shutdown.clone()));
+    // Items stored by another process (kabar poll, another instance) stale our renders too.
+    let listener = tokio::spawn({
+        let (store, version) = (store.clone(), observers.version.clone());
+        async move { store.listen_for_changes(move || version.bump()).await }
+    });
     let pruner = tokio::spawn(prune_daily(
         settings.clone(),
         store.clone(),
@@ -150,6 +155,7 @@ pub async fn run(
     watchdog.abort();
     pruner.abort();
     hub_pinger.abort();
+    listener.abort();
     match server.await {
         Ok(result) => result.map_err(AppError::Serve),
         Err(e) => {

@@ -158,6 +158,28 @@ async fn outputs_are_cached_with_validators_compression_and_head() {
     daemon.reload.notify_one();
     let still = daemon.get("/feed.atom", &[("if-none-match", &etag)]).await;
     assert_eq!(still.status(), 304);
+
+    // Items stored by another process (here `kabar poll`'s code path) reach the
+    // daemon through LISTEN/NOTIFY: the next request re-renders with a new ETag.
+    server.set_fixture("/tribun/rss", "antara-jabar.xml");
+    app::poll_once(&settings, &store, None).await.unwrap();
+    let mut changed = None;
+    for _ in 0..100 {
+        let response = daemon.get("/feed.atom", &[("if-none-match", &etag)]).await;
+        if response.status() == 200 {
+            changed = Some(response.bytes().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let changed = changed.expect("the cached feed was invalidated");
+    assert_eq!(
+        feed_rs::parser::parse(changed.as_ref())
+            .unwrap()
+            .entries
+            .len(),
+        5
+    );
     daemon.stop().await;
 }
 

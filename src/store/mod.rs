@@ -12,6 +12,9 @@ use crate::domain::{
 };
 use crate::fetch::Validators;
 
+/// The LISTEN/NOTIFY channel on which stored items are announced as changed.
+pub const ITEMS_CHANGED_CHANNEL: &str = "kabar_items_changed";
+
 /// Separates list elements when a poll's items are sent as column arrays.
 /// A control character, so cleaned text can never contain it (XML forbids it).
 const LIST_SEPARATOR: char = '\u{1F}';
@@ -283,6 +286,15 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(query_error(action))?;
+        if new > 0 {
+            // Delivered at commit to every listening kabar (other instances,
+            // a daemon while `kabar poll` runs), whose cached outputs are now stale.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(ITEMS_CHANGED_CHANNEL)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_error(action))?;
+        }
         tx.commit().await.map_err(query_error(action))?;
         Ok(StoreCounts {
             new,
@@ -692,6 +704,53 @@ impl Store {
                 )
             })
             .collect())
+    }
+
+    /// Calls `on_change` whenever any kabar connected to this database stores
+    /// new items, re-cleans or prunes; reconnects after a lost connection
+    /// (calling `on_change` then too, since a notification may have been missed).
+    pub async fn listen_for_changes(&self, on_change: impl Fn() + Send) {
+        let mut reconnecting = false;
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
+                Ok(listener) => listener,
+                Err(e) => {
+                    tracing::warn!("cannot listen for item changes: {e}; retrying in 10 s");
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(ITEMS_CHANGED_CHANNEL).await {
+                tracing::warn!("cannot listen for item changes: {e}; retrying in 10 s");
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                continue;
+            }
+            if reconnecting {
+                on_change();
+            }
+            reconnecting = true;
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => on_change(),
+                    // The connection was lost and re-established: something may have been missed.
+                    Ok(None) => on_change(),
+                    Err(e) => {
+                        tracing::warn!("lost the item-change listener: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Announces that stored items changed outside a poll (re-clean, prune).
+    pub async fn announce_change(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(ITEMS_CHANGED_CHANNEL)
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("announcing changed items"))?;
+        Ok(())
     }
 
     /// Whether the database answers; for readiness checks.
