@@ -5,6 +5,7 @@
 //! reader's poll of an unchanged feed costs no database query.
 
 pub mod cache;
+pub mod status_page;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
