@@ -6,14 +6,6 @@ use crate::store::FeedStatus;
 
 /// A fixed-width table, failing and disabled feeds first.
 pub fn table(statuses: &[FeedStatus], now: DateTime<Utc>) -> String {
-    let mut rows: Vec<&FeedStatus> = statuses.iter().collect();
-    rows.sort_by_key(|s| {
-        (
-            s.state == "active" && s.consecutive_failures == 0,
-            !s.active,
-            s.name.clone(),
-        )
-    });
     let header = [
         "NAME",
         "REGION",
@@ -25,22 +17,12 @@ pub fn table(statuses: &[FeedStatus], now: DateTime<Utc>) -> String {
         "LAST ERROR",
     ];
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
-    for s in rows {
-        let state = match (s.active, s.state.as_str()) {
-            (false, _) => "removed".to_string(),
-            (true, "disabled") => "disabled".to_string(),
-            (true, _) if s.consecutive_failures > 0 => "failing".to_string(),
-            _ => "ok".to_string(),
-        };
-        let error = match (&s.disabled_reason, &s.last_error_kind, &s.last_error) {
-            (Some(reason), _, _) => reason.clone(),
-            (None, Some(kind), Some(message)) => format!("{kind}: {message}"),
-            _ => String::new(),
-        };
+    for s in ordered(statuses) {
+        let error = last_error(s);
         cells.push(vec![
             s.name.clone(),
             s.region.clone(),
-            state,
+            health(s).label().to_string(),
             ago(s.last_success_at, now),
             s.consecutive_failures.to_string(),
             s.next_due
@@ -72,7 +54,62 @@ pub fn table(statuses: &[FeedStatus], now: DateTime<Utc>) -> String {
     out
 }
 
-fn ago(time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+/// Feeds in report order: failing and disabled feeds first, so a problem is
+/// on the first screen; then by whether still configured, then by name.
+/// Shared by the text table and the HTML status page so both agree.
+pub(crate) fn ordered(statuses: &[FeedStatus]) -> Vec<&FeedStatus> {
+    let mut rows: Vec<&FeedStatus> = statuses.iter().collect();
+    rows.sort_by_key(|s| {
+        (
+            s.state == "active" && s.consecutive_failures == 0,
+            !s.active,
+            s.name.clone(),
+        )
+    });
+    rows
+}
+
+/// A feed's health as reports name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Health {
+    Ok,
+    Failing,
+    Disabled,
+    /// No longer in the config; its history is kept.
+    Removed,
+}
+
+impl Health {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Failing => "failing",
+            Health::Disabled => "disabled",
+            Health::Removed => "removed",
+        }
+    }
+}
+
+pub(crate) fn health(s: &FeedStatus) -> Health {
+    match (s.active, s.state.as_str()) {
+        (false, _) => Health::Removed,
+        (true, "disabled") => Health::Disabled,
+        (true, _) if s.consecutive_failures > 0 => Health::Failing,
+        _ => Health::Ok,
+    }
+}
+
+/// Why the feed is disabled, else its last error with its kind; empty when neither.
+pub(crate) fn last_error(s: &FeedStatus) -> String {
+    match (&s.disabled_reason, &s.last_error_kind, &s.last_error) {
+        (Some(reason), _, _) => reason.clone(),
+        (None, Some(kind), Some(message)) => format!("{kind}: {message}"),
+        _ => String::new(),
+    }
+}
+
+/// "5 min ago" style age of `time` relative to `now`; "never" for `None`.
+pub(crate) fn ago(time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     let Some(time) = time else {
         return "never".to_string();
     };

@@ -414,3 +414,35 @@ async fn a_poll_cancelled_at_shutdown_stores_nothing() {
     );
     assert_eq!(status.validators.etag, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_failing_feeds_first_with_sparklines() {
+    let db = TestDb::create().await;
+    let server = FixtureServer::start().await;
+    server.set_fixture("/tribun/rss", "tribun-jabar.xml");
+    let settings = common::settings(
+        &db.url,
+        &[
+            ("a-sehat", server.url("/tribun/rss"), "jawa-barat"),
+            ("z-rusak", server.url("/tidak-ada/rss"), "bali"),
+        ],
+    );
+    let store = app::open_store(&settings).await.unwrap();
+    app::poll_once(&settings, &store, None).await.unwrap();
+    let daemon = start(settings, None).await;
+    let response = daemon.get("/status", &[]).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = response.text().await.unwrap();
+    let broken = html.find("z-rusak").expect("failing feed listed");
+    let healthy = html.find("a-sehat").expect("healthy feed listed");
+    assert!(broken < healthy, "failing feeds first");
+    assert!(html.contains("<svg"), "sparklines");
+    assert!(html.contains("404"), "the last error is shown");
+    daemon.stop().await;
+}

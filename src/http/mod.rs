@@ -5,6 +5,7 @@
 //! reader's poll of an unchanged feed costs no database query.
 
 pub mod cache;
+pub mod status_page;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -155,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/status", get(status))
         .fallback(output)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -391,6 +393,40 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .into_response(),
         None => "ready\n".into_response(),
     }
+}
+
+/// The status page: every feed's health, failing feeds first, with sparklines.
+async fn status(State(state): State<AppState>) -> Response {
+    let statuses = match state.store.feed_statuses().await {
+        Ok(statuses) => statuses,
+        Err(e) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")).into_response();
+        }
+    };
+    let daily = match state.store.daily_counts(status_page::DAYS as i32).await {
+        Ok(daily) => daily,
+        Err(e) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")).into_response();
+        }
+    };
+    let daily: Vec<status_page::DailyCounts> = daily
+        .into_iter()
+        .map(|(feed, counts)| status_page::DailyCounts { feed, counts })
+        .collect();
+    let published = state.published();
+    let title = published
+        .outputs
+        .first()
+        .map(|o| o.title.clone())
+        .unwrap_or_else(|| "kabar".to_string());
+    let html = status_page::render(
+        &format!("{title}: status"),
+        &statuses,
+        &daily,
+        Utc::now(),
+        published.reload_error.as_deref(),
+    );
+    ([(header::CONTENT_TYPE, status_page::CONTENT_TYPE)], html).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
