@@ -123,6 +123,7 @@ fn bench_emit(c: &mut Criterion) {
                     feed_name: format!("farm-{f}"),
                     feed_url: feeds[f].0.clone(),
                     region: synth::region(f).to_string(),
+                    tags: Vec::new(),
                     title: parsed[f].meta.title.clone(),
                     site_link: parsed[f].meta.site_link.clone(),
                     id: None,
@@ -137,6 +138,8 @@ fn bench_emit(c: &mut Criterion) {
         self_url: "http://127.0.0.1/feed.atom".into(),
         self_url_json: None,
         id_authority: "kabar.localhost".into(),
+        links: Vec::new(),
+        next_url_json: None,
     };
     let out_len = atom::render(&info, &entries).len() as u64;
     let mut group = c.benchmark_group("emit");
