@@ -117,6 +117,8 @@ pub async fn run(
         controls.shutdown.clone(),
     ));
     info!(feeds = settings.feeds.len(), listen = %listen, "kabar running");
+    // A note from an earlier run no longer describes this config.
+    note_reload(&store, None).await;
     notify::ready();
     notify::status(&format!(
         "polling {} feeds, serving {listen}",
@@ -137,6 +139,7 @@ pub async fn run(
                     Err(e) => {
                         error!("reload refused, the running config stays: {e}");
                         state.set_reload_error(Some(e.to_string()));
+                        note_reload(&store, Some(&e.to_string())).await;
                     }
                     Ok(new) => {
                         scheduler = reload(&settings, new.clone(), &store, &state, &observers, &heartbeat, scheduler).await?;
@@ -190,6 +193,7 @@ async fn reload(
     let restarted = start_scheduler(&new, store, observers, heartbeat)?;
     state.publish(app::published(&new));
     state.set_reload_error(None);
+    note_reload(store, None).await;
     info!(feeds = new.feeds.len(), "config reloaded");
     if old.rules.fingerprint() != new.rules.fingerprint() {
         // The items readers see now are re-cleaned with the new rules, in the background.
@@ -216,6 +220,14 @@ async fn reload(
         });
     }
     Ok(restarted)
+}
+
+/// Leaves a refused reload (or clears it) where `kabar status` shows it.
+async fn note_reload(store: &Store, error: Option<&str>) {
+    let message = error.map(|e| format!("last reload refused, running config kept: {e}"));
+    if let Err(e) = store.set_daemon_note("reload", message.as_deref()).await {
+        warn!("cannot record the reload outcome for kabar status: {e}");
+    }
 }
 
 /// After a poll (or re-clean, or reload) changed what the outputs show, pings

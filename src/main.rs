@@ -178,6 +178,12 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = load(&cli.config)?;
             let store = app::open_store(&settings).await?;
             let statuses = store.feed_statuses().await?;
+            for (topic, message, at) in store.daemon_notes().await? {
+                eprintln!(
+                    "note from the daemon ({topic}, {}): {message}",
+                    at.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&statuses)?);
             } else {

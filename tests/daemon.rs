@@ -292,6 +292,10 @@ async fn reload_applies_a_changed_config_and_refuses_an_invalid_one() {
     assert!(health.contains("feeds[0].schedule"), "{health}");
     assert_eq!(daemon.get("/readyz", &[]).await.status(), 503);
     assert!(daemon.text("/sources.opml").await.contains("antara-jabar"));
+    // kabar status reads the same from the database.
+    let notes = store.daemon_notes().await.unwrap();
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].1.contains("feeds[0].schedule"), "{notes:?}");
 
     // Fixing the file and reloading clears the error.
     std::fs::write(&path, &two).unwrap();
@@ -303,6 +307,7 @@ async fn reload_applies_a_changed_config_and_refuses_an_invalid_one() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(daemon.get("/readyz", &[]).await.status(), 200);
+    assert!(store.daemon_notes().await.unwrap().is_empty());
     daemon.stop().await;
 }
 

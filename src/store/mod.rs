@@ -753,6 +753,47 @@ impl Store {
         Ok(())
     }
 
+    /// Records (or with `None` clears) a note for admins under `topic`.
+    pub async fn set_daemon_note(
+        &self,
+        topic: &str,
+        message: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let action = "recording a note for admins";
+        match message {
+            Some(message) => {
+                sqlx::query(
+                    "INSERT INTO daemon_notes (topic, message) VALUES ($1, $2)
+                 ON CONFLICT (topic) DO UPDATE SET message = EXCLUDED.message, at = now()",
+                )
+                .bind(topic)
+                .bind(message)
+                .execute(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query("DELETE FROM daemon_notes WHERE topic = $1")
+                    .bind(topic)
+                    .execute(&self.pool)
+                    .await
+            }
+        }
+        .map_err(query_error(action))?;
+        Ok(())
+    }
+
+    /// Every note a daemon left for admins: (topic, message, when).
+    pub async fn daemon_notes(&self) -> Result<Vec<(String, String, DateTime<Utc>)>, StoreError> {
+        let rows = sqlx::query("SELECT topic, message, at FROM daemon_notes ORDER BY at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error("reading notes for admins"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get("topic"), row.get("message"), row.get("at")))
+            .collect())
+    }
+
     /// Whether the database answers; for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
