@@ -6,10 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FixtureServer, Route, TestDb, config_with_defaults, fixture};
+use common::{FixtureServer, Route, TestDb, config_with_defaults, feed_status, fixture};
 use kabar::app;
 use kabar::poll::{PollMode, PollOutcome};
-use kabar::store::Store;
 
 const GOOD_FEEDS: [(&str, &str); 2] = [("tribun", "/tribun/rss"), ("antara", "/antara/rss")];
 
@@ -17,16 +16,6 @@ fn rss_item(title: &str, link: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>Uji</title><item><title>{title}</title><link>{link}</link><description>Isi.</description></item></channel></rss>"
     )
-}
-
-async fn status(store: &Store, name: &str) -> kabar::store::FeedStatus {
-    store
-        .feed_statuses()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|s| s.name == name)
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,19 +145,19 @@ async fn every_fault_is_recorded_and_the_other_feeds_poll_normally() {
     );
 
     // What each feed's record says.
-    let html = status(&store, "html").await;
+    let html = feed_status(&store, "html").await;
     assert!(
         html.last_error
             .unwrap()
             .contains(&format!("{base}/rss-baru"))
     );
-    let limited = status(&store, "ratelimited").await;
+    let limited = feed_status(&store, "ratelimited").await;
     let wait = (limited.not_before.unwrap() - chrono::Utc::now()).num_seconds();
     assert!((100..=120).contains(&wait), "Retry-After honoured: {wait}");
-    let gone = status(&store, "gone").await;
+    let gone = feed_status(&store, "gone").await;
     assert_eq!(gone.state, "disabled");
     assert!(gone.disabled_reason.unwrap().contains("410"));
-    let failing = status(&store, "error500").await;
+    let failing = feed_status(&store, "error500").await;
     assert_eq!(failing.consecutive_failures, 1);
     assert!(failing.not_before.is_some(), "backoff set");
 
@@ -190,7 +179,7 @@ async fn every_fault_is_recorded_and_the_other_feeds_poll_normally() {
         .await;
     assert_eq!(neighbour.outcome, PollOutcome::NotModified);
     assert_eq!(server.hits("/gone"), gone_hits);
-    assert_eq!(status(&store, "ratelimited").await.skipped_ticks, 1);
+    assert_eq!(feed_status(&store, "ratelimited").await.skipped_ticks, 1);
 
     // A feed that stored items and then breaks keeps its items.
     server.set("/tribun/rss", Route::status(500, "rusak"));
@@ -297,8 +286,8 @@ async fn publisher_hints_defer_scheduled_polls() {
     let settings = kabar::config::from_toml(&text).unwrap();
     let store = app::open_store(&settings).await.unwrap();
     app::poll_once(&settings, &store, None).await.unwrap();
-    let ttl = status(&store, "ttl").await.not_before.unwrap();
-    let cc = status(&store, "cc").await.not_before.unwrap();
+    let ttl = feed_status(&store, "ttl").await.not_before.unwrap();
+    let cc = feed_status(&store, "cc").await.not_before.unwrap();
     let now = chrono::Utc::now();
     assert!(
         ((ttl - now).num_seconds() - 3600).abs() < 30,
@@ -315,7 +304,7 @@ async fn publisher_hints_defer_scheduled_polls() {
         1,
         "a deferred tick sends no request"
     );
-    assert_eq!(status(&store, "ttl").await.skipped_ticks, 1);
+    assert_eq!(feed_status(&store, "ttl").await.skipped_ticks, 1);
 }
 
 #[tokio::test]

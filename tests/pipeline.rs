@@ -175,7 +175,7 @@ async fn a_failed_store_leaves_the_feed_state_so_the_next_poll_retries() {
         }
         other => panic!("expected a store failure, got {other}"),
     }
-    let status = feed_status(&w.store, "tribun-jabar").await;
+    let status = common::feed_status(&w.store, "tribun-jabar").await;
     assert_eq!(status.validators.etag, None, "validators must not be saved");
     assert_eq!(status.last_success_at, None);
     assert_eq!(status.last_error_kind.as_deref(), Some("store"));
@@ -195,20 +195,10 @@ async fn a_failed_store_leaves_the_feed_state_so_the_next_poll_retries() {
         0,
         "the retry refetched in full"
     );
-    let status = feed_status(&w.store, "tribun-jabar").await;
+    let status = common::feed_status(&w.store, "tribun-jabar").await;
     assert!(status.validators.etag.is_some());
     assert_eq!(status.last_error_kind, None);
     assert_eq!(status.consecutive_failures, 0);
-}
-
-async fn feed_status(store: &Store, name: &str) -> kabar::store::FeedStatus {
-    store
-        .feed_statuses()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|s| s.name == name)
-        .unwrap()
 }
 
 #[tokio::test]
@@ -235,7 +225,7 @@ async fn a_broken_feed_is_recorded_and_the_others_still_poll() {
         .collect();
     assert_eq!(kinds, ["ok", "not_a_feed", "http_status", "ok"]);
     assert_eq!(entry_count(&w.store).await, 3 + 1);
-    let detik = feed_status(&w.store, "detik-jatim").await;
+    let detik = common::feed_status(&w.store, "detik-jatim").await;
     assert!(detik.last_error.unwrap().contains("403"));
 }
 

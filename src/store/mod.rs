@@ -289,9 +289,7 @@ impl Store {
         if new > 0 {
             // Delivered at commit to every listening kabar (other instances,
             // a daemon while `kabar poll` runs), whose cached outputs are now stale.
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(ITEMS_CHANGED_CHANNEL)
-                .execute(&mut *tx)
+            notify_items_changed(&mut *tx)
                 .await
                 .map_err(query_error(action))?;
         }
@@ -745,9 +743,7 @@ impl Store {
 
     /// Announces that stored items changed outside a poll (re-clean, prune).
     pub async fn announce_change(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(ITEMS_CHANGED_CHANNEL)
-            .execute(&self.pool)
+        notify_items_changed(&self.pool)
             .await
             .map_err(query_error("announcing changed items"))?;
         Ok(())
@@ -802,6 +798,16 @@ impl Store {
             .map_err(query_error("checking the connection"))?;
         Ok(())
     }
+}
+
+/// Tells every listening kabar that stored items changed; inside a
+/// transaction it is delivered at commit.
+async fn notify_items_changed<'e>(executor: impl sqlx::PgExecutor<'e>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(ITEMS_CHANGED_CHANNEL)
+        .execute(executor)
+        .await?;
+    Ok(())
 }
 
 /// A list as one text for `string_to_array(…, chr(31))` in SQL.

@@ -290,3 +290,14 @@ pub fn config_with_defaults(
     }
     text
 }
+
+/// The recorded state of the feed called `name`.
+pub async fn feed_status(store: &Store, name: &str) -> kabar::store::FeedStatus {
+    store
+        .feed_statuses()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no feed {name}"))
+}
