@@ -78,6 +78,9 @@ pub struct Settings {
     pub tick_jitter: Duration,
     /// On shutdown or reload, polls in flight get this long to finish.
     pub shutdown_timeout: Duration,
+    /// How long a claim on a due feed (and on its host) holds without renewal;
+    /// another instance takes over a crashed instance's feeds after this.
+    pub lease: Duration,
     pub feeds: Vec<FeedSettings>,
     /// Filtered outputs beside the default `/feed.atom`.
     pub outputs: Vec<NamedOutput>,
@@ -276,6 +279,8 @@ struct RawDefaults {
     tick_jitter: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     shutdown_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    lease: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -552,6 +557,18 @@ fn validate(
         problem(
             "defaults.per_host_concurrency",
             format!("must be between 1 and 64, got {per_host_concurrency}"),
+        );
+    }
+    let lease = raw.defaults.lease.unwrap_or(Duration::from_secs(30));
+    // Leases are renewed every second while a poll runs; a few seconds of slack
+    // keep a slow database round trip from handing a live poll to another instance.
+    if !(Duration::from_secs(3)..=Duration::from_secs(3600)).contains(&lease) {
+        problem(
+            "defaults.lease",
+            format!(
+                "must be between 3s and 1h, got {}",
+                humantime::format_duration(lease)
+            ),
         );
     }
     let fallback = PacingPolicy::default();
@@ -840,6 +857,7 @@ fn validate(
             .defaults
             .shutdown_timeout
             .unwrap_or(Duration::from_secs(20)),
+        lease,
         feeds,
     }
 }

@@ -46,11 +46,18 @@ struct RunningScheduler {
     task: JoinHandle<()>,
 }
 
+/// What stays the same across this process's schedulers (one per reload).
+struct Instance {
+    heartbeat: Heartbeat,
+    /// The name on this process's leases.
+    owner: String,
+}
+
 fn start_scheduler(
     settings: &Settings,
     store: &Store,
     observers: &Observers,
-    heartbeat: &Heartbeat,
+    instance: &Instance,
 ) -> Result<RunningScheduler, AppError> {
     let poller = app::poller_with(settings, store, observers)?;
     let stop = CancellationToken::new();
@@ -62,8 +69,10 @@ fn start_scheduler(
             concurrency: settings.concurrency,
             tick_jitter: settings.tick_jitter,
             drain: settings.shutdown_timeout,
+            lease: settings.lease,
+            owner: instance.owner.clone(),
         },
-        heartbeat.clone(),
+        instance.heartbeat.clone(),
         stop.clone(),
     ));
     Ok(RunningScheduler { stop, task })
@@ -102,7 +111,11 @@ pub async fn run(
         .map(|a| a.to_string())
         .unwrap_or_default();
     let server = tokio::spawn(http::serve(listener, state.clone(), http_stop.clone()));
-    let mut scheduler = start_scheduler(&settings, &store, &observers, &heartbeat)?;
+    let instance = Instance {
+        heartbeat: heartbeat.clone(),
+        owner: scheduler::instance_name(),
+    };
+    let mut scheduler = start_scheduler(&settings, &store, &observers, &instance)?;
     let watchdog = tokio::spawn(watchdog(heartbeat.clone(), controls.shutdown.clone()));
     let hub_pinger = tokio::spawn(ping_hub(state.clone(), controls.shutdown.clone()));
     // Items stored by another process (kabar poll, another instance) stale our renders too.
@@ -116,7 +129,7 @@ pub async fn run(
         observers.version.clone(),
         controls.shutdown.clone(),
     ));
-    info!(feeds = settings.feeds.len(), listen = %listen, "kabar running");
+    info!(feeds = settings.feeds.len(), listen = %listen, instance = %instance.owner, "kabar running");
     // A note from an earlier run no longer describes this config.
     note_reload(&store, None).await;
     notify::ready();
@@ -142,7 +155,7 @@ pub async fn run(
                         note_reload(&store, Some(&e.to_string())).await;
                     }
                     Ok(new) => {
-                        scheduler = reload(&settings, new.clone(), &store, &state, &observers, &heartbeat, scheduler).await?;
+                        scheduler = reload(&settings, new.clone(), &store, &state, &observers, &instance, scheduler).await?;
                         settings = new;
                     }
                 }
@@ -177,7 +190,7 @@ async fn reload(
     store: &Store,
     state: &AppState,
     observers: &Observers,
-    heartbeat: &Heartbeat,
+    instance: &Instance,
     scheduler: RunningScheduler,
 ) -> Result<RunningScheduler, AppError> {
     if old.database.url != new.database.url || old.http.listen != new.http.listen {
@@ -190,7 +203,7 @@ async fn reload(
         return Ok(scheduler);
     }
     scheduler.stop().await;
-    let restarted = start_scheduler(&new, store, observers, heartbeat)?;
+    let restarted = start_scheduler(&new, store, observers, instance)?;
     state.publish(app::published(&new));
     state.set_reload_error(None);
     note_reload(store, None).await;

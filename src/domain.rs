@@ -67,6 +67,27 @@ pub struct FeedSource {
     pub clock_offset: chrono::Duration,
 }
 
+impl FeedSource {
+    /// The key per-host politeness goes by: the URL's host, lower-cased, with
+    /// the port when it is not the scheme's default (another port is another
+    /// server process). Empty when the URL has no host.
+    pub fn host_key(&self) -> String {
+        host_key(&self.url)
+    }
+}
+
+/// [`FeedSource::host_key`] for any URL.
+pub fn host_key(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return String::new();
+    };
+    let host = parsed.host_str().unwrap_or("").to_ascii_lowercase();
+    match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    }
+}
+
 /// One item as the parser read it from a feed, before cleaning.
 ///
 /// Stored beside the cleaned item (as JSON), so changed rules can be re-applied
@@ -227,5 +248,21 @@ impl Cursor {
             published,
             key: ItemKey(key),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_key;
+
+    #[test]
+    fn host_keys_ignore_case_and_default_ports_but_keep_other_ports() {
+        assert_eq!(
+            host_key("https://Jabar.Tribunnews.com/rss"),
+            "jabar.tribunnews.com"
+        );
+        assert_eq!(host_key("http://x.example:80/feed"), "x.example");
+        assert_eq!(host_key("http://127.0.0.1:8081/feed"), "127.0.0.1:8081");
+        assert_eq!(host_key("not a url"), "");
     }
 }

@@ -54,20 +54,30 @@ impl HostGate {
         }
     }
 
+    fn slot(&self, host: &str) -> Arc<HostSlot> {
+        let mut hosts = self.hosts.lock().expect("host table lock poisoned");
+        hosts
+            .entry(host.to_ascii_lowercase())
+            .or_insert_with(|| {
+                Arc::new(HostSlot {
+                    permits: Arc::new(Semaphore::new(self.per_host)),
+                    next_start: Mutex::new(Instant::now()),
+                })
+            })
+            .clone()
+    }
+
+    /// Makes the next request to `host` wait a full interval from now: another
+    /// instance may have just spoken to it, and this process cannot know when.
+    pub fn quiet_from_now(&self, host: &str) {
+        let slot = self.slot(host);
+        let mut next_start = slot.next_start.lock().expect("host slot lock poisoned");
+        *next_start = (*next_start).max(Instant::now() + self.min_interval);
+    }
+
     /// Waits until a request to `host` may start, and reserves its place.
     pub async fn enter(&self, host: &str) -> HostPass {
-        let slot = {
-            let mut hosts = self.hosts.lock().expect("host table lock poisoned");
-            hosts
-                .entry(host.to_ascii_lowercase())
-                .or_insert_with(|| {
-                    Arc::new(HostSlot {
-                        permits: Arc::new(Semaphore::new(self.per_host)),
-                        next_start: Mutex::new(Instant::now()),
-                    })
-                })
-                .clone()
-        };
+        let slot = self.slot(host);
         let permit = slot
             .permits
             .clone()
@@ -103,6 +113,15 @@ mod tests {
         drop(gate.enter("a.example").await);
         assert_eq!(Instant::now() - start, Duration::from_secs(2));
         drop(gate.enter("b.example").await);
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_taken_over_from_another_instance_waits_an_interval() {
+        let gate = HostGate::new(1, Duration::from_secs(2));
+        let start = Instant::now();
+        gate.quiet_from_now("a.example");
+        drop(gate.enter("a.example").await);
         assert_eq!(Instant::now() - start, Duration::from_secs(2));
     }
 

@@ -118,6 +118,11 @@ impl Poller {
         }
     }
 
+    /// The per-host gate every poll of this poller goes through.
+    pub fn host_gate(&self) -> &HostGate {
+        &self.shared.hosts
+    }
+
     /// Polls `feed` once. Failures are recorded on the feed and reported, never raised:
     /// one broken feed must not stop the others.
     #[tracing::instrument(name = "poll", skip_all, fields(feed = %feed.name))]
@@ -209,11 +214,7 @@ impl Poller {
             return PollOutcome::Deferred { until };
         }
         let fetched = {
-            let host = url::Url::parse(&feed.url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_default();
-            let _pass = self.shared.hosts.enter(&host).await;
+            let _pass = self.shared.hosts.enter(&feed.host_key()).await;
             let started = std::time::Instant::now();
             let result = self.fetcher.fetch(&feed.url, &state.validators).await;
             stats.seconds = Some(started.elapsed().as_secs_f64());

@@ -20,27 +20,49 @@ pub struct ScheduleError {
     pub reason: String,
 }
 
-/// A parsed five-field crontab schedule.
+/// A parsed five-field crontab schedule, or `@every` a fixed period.
 #[derive(Debug, Clone)]
 pub struct CronSchedule {
     expression: String,
+    rule: Rule,
+}
+
+#[derive(Debug, Clone)]
+enum Rule {
     /// One schedule, or two when crontab's "day of month OR day of week" rule applies;
     /// the next fire time is the earlier of their next times.
-    alternatives: Vec<cron::Schedule>,
+    Crontab(Vec<cron::Schedule>),
+    /// Every multiple of this period since the Unix epoch, so that every kabar
+    /// instance (and every restart) agrees on the ticks.
+    Every(chrono::Duration),
 }
 
 const DAY_NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 impl CronSchedule {
     /// Parses a crontab expression: five fields (minute hour day-of-month month
-    /// day-of-week) or one of the macros `@hourly`, `@daily`, `@midnight`,
-    /// `@weekly`, `@monthly`, `@yearly`, `@annually`.
+    /// day-of-week), one of the macros `@hourly`, `@daily`, `@midnight`,
+    /// `@weekly`, `@monthly`, `@yearly`, `@annually`, or `@every DURATION`
+    /// (humantime, at least one second: `@every 90s`, `@every 5m`).
     pub fn parse(expression: &str) -> Result<CronSchedule, ScheduleError> {
         let fail = |reason: String| ScheduleError {
             expression: expression.to_string(),
             reason,
         };
         let trimmed = expression.trim();
+        if let Some(period) = trimmed.strip_prefix("@every") {
+            let period = humantime::parse_duration(period.trim())
+                .map_err(|e| fail(format!("@every wants a duration such as 90s or 5m: {e}")))?;
+            if period < std::time::Duration::from_secs(1) {
+                return Err(fail("@every needs a period of at least 1s".to_string()));
+            }
+            let period = chrono::Duration::from_std(period)
+                .map_err(|_| fail("@every period is too long".to_string()))?;
+            return Ok(CronSchedule {
+                expression: expression.to_string(),
+                rule: Rule::Every(period),
+            });
+        }
         let expanded = match trimmed {
             "@hourly" => "0 * * * *",
             "@daily" | "@midnight" => "0 0 * * *",
@@ -76,7 +98,7 @@ impl CronSchedule {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(CronSchedule {
             expression: expression.to_string(),
-            alternatives,
+            rule: Rule::Crontab(alternatives),
         })
     }
 
@@ -87,10 +109,18 @@ impl CronSchedule {
 
     /// The first fire time strictly after `after`, in the same time zone.
     pub fn next_after<Tz: TimeZone>(&self, after: &DateTime<Tz>) -> Option<DateTime<Tz>> {
-        self.alternatives
-            .iter()
-            .filter_map(|schedule| schedule.after(after).next())
-            .min()
+        match &self.rule {
+            Rule::Crontab(alternatives) => alternatives
+                .iter()
+                .filter_map(|schedule| schedule.after(after).next())
+                .min(),
+            Rule::Every(period) => {
+                let period_ms = period.num_milliseconds();
+                let now_ms = after.timestamp_millis();
+                let next_ms = (now_ms.div_euclid(period_ms) + 1).checked_mul(period_ms)?;
+                DateTime::from_timestamp_millis(next_ms).map(|t| t.with_timezone(&after.timezone()))
+            }
+        }
     }
 }
 
@@ -262,6 +292,26 @@ mod tests {
             next("@weekly", "2026-11-27T10:07:00Z"),
             at("2026-11-29T00:00:00Z")
         );
+    }
+
+    #[test]
+    fn every_period_fires_on_multiples_since_the_epoch() {
+        assert_eq!(
+            next("@every 5s", "2026-11-27T10:07:03Z"),
+            at("2026-11-27T10:07:05Z")
+        );
+        assert_eq!(
+            next("@every 5s", "2026-11-27T10:07:05Z"),
+            at("2026-11-27T10:07:10Z")
+        );
+        assert_eq!(
+            next("@every 15m", "2026-11-27T10:07:00Z"),
+            at("2026-11-27T10:15:00Z")
+        );
+        for bad in ["@every", "@every 0s", "@every 500ms", "@every soon"] {
+            let err = CronSchedule::parse(bad).unwrap_err();
+            assert!(err.reason.contains("@every"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -283,6 +283,7 @@ mod tests {
             next_due: Some(now() + Duration::minutes(10)),
             validators: Validators::default(),
             item_count: 40,
+            polling_instance: None,
         }
     }
 

@@ -61,6 +61,17 @@ impl FeedState {
 }
 
 /// The full recorded state of a feed, for status reports (`kabar status --json`).
+/// A due feed this instance now holds the lease on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub feed_id: i64,
+    pub name: String,
+    pub host: String,
+    pub due: Option<DateTime<Utc>>,
+    /// Another instance spoke to this host last: leave it a quiet interval first.
+    pub host_changed_hands: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FeedStatus {
     pub name: String,
@@ -86,6 +97,8 @@ pub struct FeedStatus {
     pub validators: Validators,
     #[serde(rename = "items")]
     pub item_count: i64,
+    /// The `kabar run` instance polling the feed right now, if any (host:pid:start).
+    pub polling_instance: Option<String>,
 }
 
 /// Which page of an output to read.
@@ -185,11 +198,11 @@ impl Store {
             .map_err(query_error("syncing feeds"))?;
         for feed in feeds {
             sqlx::query(
-                "INSERT INTO feeds (name, url, region, tags, active)
-                 VALUES ($1, $2, $3, $4, TRUE)
+                "INSERT INTO feeds (name, url, region, tags, active, host)
+                 VALUES ($1, $2, $3, $4, TRUE, $5)
                  ON CONFLICT (name) DO UPDATE
                  SET url = EXCLUDED.url, region = EXCLUDED.region, tags = EXCLUDED.tags,
-                     active = TRUE,
+                     active = TRUE, host = EXCLUDED.host,
                      -- a new URL is a new conversation with a server: forget old validators
                      etag = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.etag END,
                      last_modified = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.last_modified END,
@@ -205,6 +218,7 @@ impl Store {
             .bind(&feed.url)
             .bind(&feed.region)
             .bind(&feed.tags)
+            .bind(feed.host_key())
             .execute(&mut *tx)
             .await
             .map_err(query_error("syncing feeds"))?;
@@ -378,6 +392,171 @@ impl Store {
         Ok(())
     }
 
+    /// Gives each feed a due time from its schedule: `due` when it has none,
+    /// or when `due` is earlier (its schedule was made more frequent). A due
+    /// time in the past stays, so a feed missed while no instance ran is
+    /// polled at once; a feed another instance planned keeps its plan.
+    pub async fn plan_due(&self, plans: &[(String, DateTime<Utc>)]) -> Result<(), StoreError> {
+        let (names, dues): (Vec<&str>, Vec<DateTime<Utc>>) = plans
+            .iter()
+            .map(|(name, due)| (name.as_str(), *due))
+            .unzip();
+        sqlx::query(
+            "UPDATE feeds f SET next_due = LEAST(COALESCE(f.next_due, p.due), p.due)
+             FROM UNNEST($1::text[], $2::timestamptz[]) AS p (name, due)
+             WHERE f.name = p.name",
+        )
+        .bind(&names)
+        .bind(&dues)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("planning due times"))?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` of the feeds named in `names` that are due and not
+    /// leased, for `owner`, for `lease`. A feed is claimed only together with
+    /// its host: a host held by another live instance keeps its feeds for that
+    /// instance, so one instance at a time speaks to each host and per-host
+    /// politeness holds across instances. Rows another instance is claiming
+    /// right now are skipped, not waited for.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        names: &[String],
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let rows = sqlx::query(
+            "WITH due AS (
+                 SELECT f.id, f.host, f.next_due
+                 FROM feeds f
+                 WHERE f.active AND f.name = ANY($2) AND f.next_due <= now()
+                   AND (f.leased_until IS NULL OR f.leased_until < now())
+                   AND NOT EXISTS (
+                       SELECT 1 FROM host_leases h
+                       WHERE h.host = f.host AND h.owner <> $1 AND h.leased_until >= now())
+                 ORDER BY f.next_due
+                 LIMIT $3
+                 FOR UPDATE OF f SKIP LOCKED
+             ),
+             hosts AS (
+                 -- The unique host key decides a race between instances: the loser's
+                 -- update finds the winner's live lease and returns nothing.
+                 INSERT INTO host_leases AS h (host, owner, leased_until)
+                 SELECT DISTINCT host, $1, now() + make_interval(secs => $4) FROM due
+                 ON CONFLICT (host) DO UPDATE
+                     SET owner = EXCLUDED.owner, leased_until = EXCLUDED.leased_until,
+                         previous_owner = h.owner
+                     WHERE h.owner = EXCLUDED.owner OR h.leased_until < now()
+                 RETURNING h.host, h.previous_owner
+             )
+             UPDATE feeds f SET lease_owner = $1, leased_until = now() + make_interval(secs => $4)
+             FROM due JOIN hosts ON hosts.host = due.host
+             WHERE f.id = due.id
+             RETURNING f.id, f.name, f.host, due.next_due,
+                       COALESCE(hosts.previous_owner <> $1, FALSE) AS host_changed_hands",
+        )
+        .bind(owner)
+        .bind(names)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_error("claiming due feeds"))?;
+        let mut claims: Vec<Claim> = rows
+            .into_iter()
+            .map(|row| Claim {
+                feed_id: row.get("id"),
+                name: row.get("name"),
+                host: row.get("host"),
+                due: row.get("next_due"),
+                host_changed_hands: row.get("host_changed_hands"),
+            })
+            .collect();
+        claims.sort_by_key(|c| c.due);
+        Ok(claims)
+    }
+
+    /// Extends `owner`'s leases on the feeds it is polling and on their hosts.
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        feed_ids: &[i64],
+        hosts: &[String],
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        let action = "renewing leases";
+        let mut tx = self.pool.begin().await.map_err(query_error(action))?;
+        sqlx::query(
+            "UPDATE feeds SET leased_until = now() + make_interval(secs => $3)
+             WHERE lease_owner = $1 AND id = ANY($2)",
+        )
+        .bind(owner)
+        .bind(feed_ids)
+        .bind(lease.as_secs_f64())
+        .execute(&mut *tx)
+        .await
+        .map_err(query_error(action))?;
+        sqlx::query(
+            "UPDATE host_leases SET leased_until = now() + make_interval(secs => $3)
+             WHERE owner = $1 AND host = ANY($2)",
+        )
+        .bind(owner)
+        .bind(hosts)
+        .bind(lease.as_secs_f64())
+        .execute(&mut *tx)
+        .await
+        .map_err(query_error(action))?;
+        tx.commit().await.map_err(query_error(action))?;
+        Ok(())
+    }
+
+    /// Ends `owner`'s lease on a feed whose poll is over, and sets when it is
+    /// next due. The host lease is left to run out: the host's next feeds are
+    /// likely due soon and this instance keeps its place with that host.
+    pub async fn release_lease(
+        &self,
+        owner: &str,
+        feed_id: i64,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE feeds SET lease_owner = NULL, leased_until = NULL, next_due = $3
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(feed_id)
+        .bind(owner)
+        .bind(next_due)
+        .execute(&self.pool)
+        .await
+        .map_err(query_error("releasing a feed lease"))?;
+        Ok(())
+    }
+
+    /// Gives up every lease `owner` holds, feeds and hosts, without touching
+    /// due times: feeds whose polls were cancelled stay due for whoever comes next.
+    pub async fn release_all_leases(&self, owner: &str) -> Result<(), StoreError> {
+        let action = "releasing leases";
+        let mut tx = self.pool.begin().await.map_err(query_error(action))?;
+        sqlx::query(
+            "UPDATE feeds SET lease_owner = NULL, leased_until = NULL WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_error(action))?;
+        // Expired, not deleted: whoever takes the host next still sees that it
+        // changed hands and leaves it a quiet interval first.
+        sqlx::query("UPDATE host_leases SET leased_until = now() WHERE owner = $1")
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_error(action))?;
+        tx.commit().await.map_err(query_error(action))?;
+        Ok(())
+    }
+
     /// The newest `limit` items of all feeds, newest first, with their source feed.
     pub async fn newest_entries(&self, limit: usize) -> Result<Vec<StoredEntry>, StoreError> {
         self.entries(&EntryFilter::default(), Page::Newest, limit)
@@ -485,6 +664,7 @@ impl Store {
                     f.last_error_kind, f.last_error, f.consecutive_failures, f.next_due,
                     f.etag, f.last_modified, f.state, f.disabled_reason, f.not_before,
                     f.skipped_ticks,
+                    CASE WHEN f.leased_until > now() THEN f.lease_owner END AS polling_instance,
                     (SELECT count(*) FROM items i WHERE i.feed_id = f.id) AS item_count,
                     (SELECT count(*) FROM items i
                       WHERE i.feed_id = f.id AND i.first_seen > now() - interval '24 hours')
@@ -517,6 +697,7 @@ impl Store {
                     last_modified: row.get("last_modified"),
                 },
                 item_count: row.get("item_count"),
+                polling_instance: row.get("polling_instance"),
             })
             .collect())
     }

@@ -118,6 +118,8 @@ struct ServerState {
     not_modified: Mutex<HashMap<String, usize>>,
     /// When each request arrived, in order.
     arrivals: Mutex<Vec<std::time::Instant>>,
+    /// Wall-clock arrival times per path, to compare with schedule ticks.
+    arrivals_by_path: Mutex<HashMap<String, Vec<std::time::SystemTime>>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -178,6 +180,17 @@ impl FixtureServer {
         self.state.arrivals.lock().unwrap().clone()
     }
 
+    /// Wall-clock arrival times of the requests for `path`, in order.
+    pub fn arrivals_at(&self, path: &str) -> Vec<std::time::SystemTime> {
+        self.state
+            .arrivals_by_path
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The most requests this server ever had in progress at once.
     pub fn max_in_flight(&self) -> usize {
         self.state.max_in_flight.load(Ordering::SeqCst)
@@ -209,6 +222,13 @@ async fn serve(State(state): State<Arc<ServerState>>, request: Request) -> Respo
 async fn answer(state: &ServerState, request: Request) -> Response {
     let path = request.uri().path().to_string();
     *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    state
+        .arrivals_by_path
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default()
+        .push(std::time::SystemTime::now());
     let route = state.routes.lock().unwrap().get(&path).cloned();
     let Some(route) = route else {
         return Response::builder()
