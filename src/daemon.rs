@@ -123,8 +123,10 @@ pub async fn run(
         let (store, version) = (store.clone(), observers.version.clone());
         async move { store.listen_for_changes(move || version.bump()).await }
     });
+    // Reloads hand the pruner their settings, so retention changes apply at once.
+    let (retention_tx, retention_rx) = tokio::sync::watch::channel(settings.clone());
     let pruner = tokio::spawn(prune_daily(
-        settings.clone(),
+        retention_rx,
         store.clone(),
         observers.version.clone(),
         controls.shutdown.clone(),
@@ -156,6 +158,7 @@ pub async fn run(
                     }
                     Ok(new) => {
                         scheduler = reload(&settings, new.clone(), &store, &state, &observers, &instance, scheduler).await?;
+                        retention_tx.send_replace(new.clone());
                         settings = new;
                     }
                 }
@@ -279,16 +282,17 @@ async fn ping_hub(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// Applies retention at start and then once a day. (Retention changes made by
-/// a reload take effect at the next restart.)
+/// Applies retention at start, once a day, and at once when a reload changes
+/// the `[retention]` settings.
 async fn prune_daily(
-    settings: Settings,
+    mut settings: tokio::sync::watch::Receiver<Settings>,
     store: Store,
     version: crate::domain::ContentVersion,
     shutdown: CancellationToken,
 ) {
     loop {
-        match app::prune(&settings, &store).await {
+        let current = settings.borrow_and_update().clone();
+        match app::prune(&current, &store).await {
             Ok(0) => {}
             Ok(pruned) => {
                 info!(pruned, "pruned items beyond retention");
@@ -296,9 +300,23 @@ async fn prune_daily(
             }
             Err(e) => warn!("pruning failed: {e}"),
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(24 * 3600)) => {}
+        let next_day = tokio::time::sleep(Duration::from_secs(24 * 3600));
+        tokio::pin!(next_day);
+        // False once the daemon dropped the sender (it is stopping).
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = &mut next_day => break,
+                changed = settings.changed(), if watching => match changed {
+                    Err(_) => watching = false,
+                    Ok(()) if settings.borrow().retention != current.retention => {
+                        info!("retention settings changed; pruning now");
+                        break;
+                    }
+                    Ok(()) => {}
+                },
+            }
         }
     }
 }

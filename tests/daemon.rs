@@ -312,6 +312,92 @@ async fn reload_applies_a_changed_config_and_refuses_an_invalid_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_during_a_poll_lets_it_finish_keeps_serving_and_applies_retention() {
+    let db = TestDb::create().await;
+    let server = FixtureServer::start().await;
+    let body =
+        common::fixture("tribun-jabar.xml").replace("{base}", &format!("http://{}", server.addr));
+    server.set(
+        "/lambat/rss",
+        common::Route {
+            delay: Some(Duration::from_secs(3)),
+            ..common::Route::feed(body)
+        },
+    );
+    server.set_fixture("/antara/rss", "antara-jabar.xml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kabar.toml");
+    let defaults = "schedule = \"@every 1s\"\ntick_jitter = \"0s\"\nper_host_interval = \"0s\"";
+    let one = common::config_with_defaults(
+        &db.url,
+        &[("lambat", server.url("/lambat/rss"), "jawa-barat")],
+        defaults,
+    );
+    std::fs::write(&path, &one).unwrap();
+    let daemon = start(kabar::config::load(&path).unwrap(), Some(path.clone())).await;
+    let store = db.store().await;
+    for _ in 0..100 {
+        if server.hits("/lambat/rss") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.hits("/lambat/rss"), 1, "the slow poll is in flight");
+    assert_eq!(
+        common::feed_status(&store, "lambat").await.last_polled_at,
+        None
+    );
+
+    // An invalid config while the poll runs: refused, the poll goes on.
+    std::fs::write(
+        &path,
+        one.replace("[[feeds]]", "[[feeds]]\nschedule = \"kadang\""),
+    )
+    .unwrap();
+    daemon.reload.notify_one();
+    // A valid one: a feed added and retention set. The reload waits for the poll.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let two = common::config_with_defaults(
+        &db.url,
+        &[
+            ("lambat", server.url("/lambat/rss"), "jawa-barat"),
+            ("antara-jabar", server.url("/antara/rss"), "jawa-barat"),
+        ],
+        defaults,
+    ) + "[retention]\nmax_items_per_feed = 1\n";
+    std::fs::write(&path, &two).unwrap();
+    daemon.reload.notify_one();
+    let mut answered = 0;
+    let mut opml = String::new();
+    for _ in 0..200 {
+        // The listener keeps answering while the reload drains the poll.
+        assert_eq!(daemon.get("/healthz", &[]).await.status(), 200);
+        answered += 1;
+        opml = daemon.text("/sources.opml").await;
+        if opml.contains("antara-jabar") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(opml.contains("antara-jabar"), "{opml}");
+    assert!(answered > 5, "requests were answered during the reload");
+
+    // The poll in flight at the reload finished and stored its three items;
+    // the new retention kept one of them, at once, and tombstoned the others.
+    let lambat = common::feed_status(&store, "lambat").await;
+    assert!(lambat.last_success_at.is_some(), "the poll was not dropped");
+    for _ in 0..100 {
+        if store.tombstone_count().await.unwrap() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.tombstone_count().await.unwrap(), 2);
+    assert_eq!(common::feed_status(&store, "lambat").await.item_count, 1);
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_notifies_systemd_and_stops_cleanly_on_sigterm() {
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
