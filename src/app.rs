@@ -151,7 +151,7 @@ pub fn published(settings: &Settings) -> Published {
         hub: settings.output.websub_hub.as_ref().map(|u| u.to_string()),
         outputs,
         max_entries: settings.output.max_entries,
-        max_age: settings.output.max_age,
+        cache_control: crate::http::cache::cache_control(settings.output.max_age),
         sources_title: format!("{}: sumber", settings.output.title),
         sources: settings
             .feeds

@@ -37,6 +37,19 @@ pub struct CachedOutput {
     /// The newest entry change, as the caller gave it.
     pub last_modified: DateTime<Utc>,
     pub content_type: &'static str,
+    /// What every answer repeats, made once here so that serving a 304 or a
+    /// body allocates nothing but the response itself.
+    ready: ReadyHeaders,
+}
+
+/// Header values of a cached output, ready to send.
+#[derive(Debug, Clone)]
+struct ReadyHeaders {
+    /// Entity tags in `Coding` order: br, gzip, identity.
+    etags: [HeaderValue; 3],
+    last_modified: HeaderValue,
+    /// `Last-Modified` as sent, for `If-Modified-Since`.
+    last_modified_at: SystemTime,
 }
 
 /// The content codings held ready, in order of preference when a client
@@ -49,6 +62,12 @@ enum Coding {
 }
 
 impl Coding {
+    const ALL: [Coding; 3] = [Coding::Brotli, Coding::Gzip, Coding::Identity];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
     fn token(self) -> Option<&'static str> {
         match self {
             Coding::Brotli => Some("br"),
@@ -71,13 +90,21 @@ impl CachedOutput {
         let digest = Sha256::digest(&body);
         // 128 bits of the digest are plenty to tell bodies apart, and keep the header short.
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let etag = format!("\"{hex}\"");
+        let last_modified_at = http_last_modified(last_modified);
+        let ready = ReadyHeaders {
+            etags: Coding::ALL.map(|coding| header_value(&etag_for(&etag, coding))),
+            last_modified: header_value(&httpdate::fmt_http_date(last_modified_at)),
+            last_modified_at,
+        };
         CachedOutput {
             gzip: gzip(&body).into(),
             brotli: brotli(&body).into(),
             body,
-            etag: format!("\"{hex}\""),
+            etag,
             last_modified,
             content_type,
+            ready,
         }
     }
 
@@ -88,7 +115,17 @@ impl CachedOutput {
     /// 405. `Vary: Accept-Encoding` is on every answer, since the body (and so
     /// the tag) depends on it.
     pub fn respond(&self, request: &HeaderMap, method: &Method, max_age: Duration) -> Response {
-        let mut headers = HeaderMap::new();
+        self.respond_with(request, method, &cache_control(max_age))
+    }
+
+    /// [`respond`](Self::respond) with the `Cache-Control` value made once by the caller.
+    pub fn respond_with(
+        &self,
+        request: &HeaderMap,
+        method: &Method,
+        cache_control: &HeaderValue,
+    ) -> Response {
+        let mut headers = HeaderMap::with_capacity(8);
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         if *method != Method::GET && *method != Method::HEAD {
             headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -96,21 +133,17 @@ impl CachedOutput {
         }
 
         let coding = negotiate(request);
-        let etag = self.etag_for(coding);
-        let last_modified = self.http_last_modified();
-        headers.insert(header::ETAG, header_value(&etag));
-        headers.insert(
-            header::LAST_MODIFIED,
-            header_value(&httpdate::fmt_http_date(last_modified)),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            header_value(&format!("public, max-age={}", max_age.as_secs())),
-        );
+        let etag = &self.ready.etags[coding.index()];
+        headers.insert(header::ETAG, etag.clone());
+        headers.insert(header::LAST_MODIFIED, self.ready.last_modified.clone());
+        headers.insert(header::CACHE_CONTROL, cache_control.clone());
 
-        let not_modified = match if_none_match(request) {
-            Some(tags) => tags.matches(&etag),
-            None => if_modified_since(request).is_some_and(|since| last_modified <= since),
+        let etag = etag.to_str().expect("made from visible ASCII");
+        let not_modified = match if_none_match(request, etag) {
+            Some(matched) => matched,
+            None => {
+                if_modified_since(request).is_some_and(|since| self.ready.last_modified_at <= since)
+            }
         };
         if not_modified {
             // A 304 carries the validators and caching fields only (RFC 9110 §15.4.5).
@@ -138,25 +171,37 @@ impl CachedOutput {
         response(StatusCode::OK, headers, body)
     }
 
+    #[cfg(test)]
     fn etag_for(&self, coding: Coding) -> String {
-        match coding.token() {
-            Some(token) => format!("{}-{token}\"", &self.etag[..self.etag.len() - 1]),
-            None => self.etag.clone(),
-        }
+        etag_for(&self.etag, coding)
     }
+}
 
-    /// `last_modified` as an HTTP-date can carry it: whole seconds, not before
-    /// 1970 (which the format cannot express), and not after now, since a
-    /// server must not claim a future modification (RFC 9110 §8.8.2.1) and
-    /// portals do publish future-dated items.
-    fn http_last_modified(&self) -> SystemTime {
-        let t = self
-            .last_modified
-            .min(Utc::now())
-            .max(DateTime::<Utc>::UNIX_EPOCH)
-            .trunc_subsecs(0);
-        SystemTime::from(t)
+/// The `Cache-Control` of an output served for `max_age`.
+pub fn cache_control(max_age: Duration) -> HeaderValue {
+    header_value(&format!("public, max-age={}", max_age.as_secs()))
+}
+
+/// The entity tag of the body in `coding`: the body's tag with `-gzip` or
+/// `-br` inside the quotes.
+fn etag_for(etag: &str, coding: Coding) -> String {
+    match coding.token() {
+        Some(token) => format!("{}-{token}\"", &etag[..etag.len() - 1]),
+        None => etag.to_string(),
     }
+}
+
+/// `last_modified` as an HTTP-date can carry it: whole seconds, not before
+/// 1970 (which the format cannot express), and not after the render, since a
+/// server must not claim a future modification (RFC 9110 §8.8.2.1) and
+/// portals do publish future-dated items. Fixed at render time, so that a
+/// client's `If-Modified-Since` matches it on the next request.
+fn http_last_modified(last_modified: DateTime<Utc>) -> SystemTime {
+    let t = last_modified
+        .min(Utc::now())
+        .max(DateTime::<Utc>::UNIX_EPOCH)
+        .trunc_subsecs(0);
+    SystemTime::from(t)
 }
 
 fn response(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
@@ -266,55 +311,35 @@ fn parse_q(text: &str) -> Option<Weight> {
     }
 }
 
-/// The entity tags of `If-None-Match`, or `*`.
-enum TagList {
-    Any,
-    /// Opaque tags with their quotes, `W/` dropped: GET and HEAD use the weak
-    /// comparison (RFC 9110 §13.1.2).
-    Tags(Vec<String>),
-}
-
-impl TagList {
-    fn matches(&self, etag: &str) -> bool {
-        match self {
-            TagList::Any => true,
-            TagList::Tags(tags) => tags.iter().any(|t| t == etag),
-        }
-    }
-}
-
-fn if_none_match(request: &HeaderMap) -> Option<TagList> {
+/// Whether `If-None-Match` names `etag` (or is `*`); `None` when the request
+/// has no such header, so that If-Modified-Since decides. `W/` is ignored:
+/// GET and HEAD use the weak comparison (RFC 9110 §13.1.2).
+fn if_none_match(request: &HeaderMap, etag: &str) -> Option<bool> {
     let mut values = request.get_all(header::IF_NONE_MATCH).iter().peekable();
-    // Absent, so If-Modified-Since decides.
     values.peek()?;
-    let mut tags = Vec::new();
+    let opaque = &etag[1..etag.len() - 1];
     for value in values {
         // Not visible ASCII: no tag of ours can match it.
         let Ok(value) = value.to_str() else { continue };
-        if value.trim() == "*" {
-            return Some(TagList::Any);
+        if value.trim() == "*" || entity_tags(value).any(|tag| tag == opaque) {
+            return Some(true);
         }
-        tags.extend(entity_tags(value));
     }
-    Some(TagList::Tags(tags))
+    Some(false)
 }
 
-/// Splits a list of entity tags. Not on commas alone: a comma is allowed
-/// inside the quotes. Stops at the first malformed member.
-fn entity_tags(mut list: &str) -> Vec<String> {
-    let mut tags = Vec::new();
-    loop {
+/// The opaque parts (inside the quotes) of a list of entity tags. Not split on
+/// commas alone: a comma is allowed inside the quotes. Stops at the first
+/// malformed member.
+fn entity_tags(mut list: &str) -> impl Iterator<Item = &str> {
+    std::iter::from_fn(move || {
         list = list.trim_start_matches([' ', '\t', ',']);
         let rest = list.strip_prefix("W/").unwrap_or(list);
-        let Some(rest) = rest.strip_prefix('"') else {
-            return tags;
-        };
-        let Some(end) = rest.find('"') else {
-            return tags;
-        };
-        tags.push(format!("\"{}\"", &rest[..end]));
+        let rest = rest.strip_prefix('"')?;
+        let end = rest.find('"')?;
         list = &rest[end + 1..];
-    }
+        Some(&rest[..end])
+    })
 }
 
 /// `If-Modified-Since`, when it is one valid HTTP-date; anything else is
@@ -516,6 +541,23 @@ mod tests {
         let response = output.respond(&HeaderMap::new(), &Method::GET, MAX_AGE);
         let sent = httpdate::parse_http_date(header(&response, "last-modified").unwrap()).unwrap();
         assert!(sent <= SystemTime::now());
+    }
+
+    #[test]
+    fn a_future_change_answers_304_to_the_last_modified_it_sent() {
+        let future = Utc::now() + chrono::Duration::days(1);
+        let output = CachedOutput::new(BODY, "text/plain", future);
+        let first = output.respond(&HeaderMap::new(), &Method::GET, MAX_AGE);
+        let sent = header(&first, "last-modified").unwrap().to_string();
+        // A reader polls again later; the date it was given still validates.
+        std::thread::sleep(Duration::from_millis(1100));
+        let again = output.respond(
+            &request(&[("if-modified-since", &sent)]),
+            &Method::GET,
+            MAX_AGE,
+        );
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(header(&again, "last-modified"), Some(sent.as_str()));
     }
 
     #[tokio::test]

@@ -9,11 +9,10 @@ pub mod status_page;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -39,8 +38,8 @@ pub struct Published {
     pub hub: Option<String>,
     pub outputs: Vec<PublishedOutput>,
     pub max_entries: usize,
-    /// `Cache-Control: max-age` of the outputs.
-    pub max_age: Duration,
+    /// `Cache-Control` of the outputs, from `output.max_age`.
+    pub cache_control: HeaderValue,
     pub sources_title: String,
     pub sources: Vec<emit::opml::OpmlSource>,
     /// Set when the last reload was refused; the running config stays.
@@ -103,14 +102,41 @@ impl Published {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
-    pub published: Arc<RwLock<Published>>,
+    /// Swapped whole by a reload; a request holds the read lock only to clone the `Arc`.
+    pub published: Arc<RwLock<Arc<Published>>>,
     pub version: ContentVersion,
     pub metrics: Metrics,
-    cache: Arc<tokio::sync::Mutex<RenderCache>>,
+    cache: Arc<RenderCache>,
 }
 
-/// Each output form's last render of its first page, and the content version it was made from.
-type RenderCache = HashMap<String, (u64, Arc<CachedOutput>)>;
+/// Each output form's last render of its first page, by request path, with
+/// the content version it was made from.
+#[derive(Debug, Default)]
+struct RenderCache {
+    /// Read by every request for a first page: a read lock held for one lookup.
+    ready: RwLock<HashMap<String, (u64, Arc<CachedOutput>)>>,
+    /// Held while rendering, so a burst of requests after a change renders once.
+    rendering: tokio::sync::Mutex<()>,
+}
+
+impl RenderCache {
+    /// The render for `path` if it was made from `version`.
+    fn fresh(&self, path: &str, version: u64) -> Option<Arc<CachedOutput>> {
+        self.ready
+            .read()
+            .expect("render cache lock poisoned")
+            .get(path)
+            .filter(|(made_from, _)| *made_from == version)
+            .map(|(_, cached)| cached.clone())
+    }
+
+    fn insert(&self, path: &str, version: u64, cached: Arc<CachedOutput>) {
+        self.ready
+            .write()
+            .expect("render cache lock poisoned")
+            .insert(path.to_string(), (version, cached));
+    }
+}
 
 impl AppState {
     pub fn new(
@@ -121,7 +147,7 @@ impl AppState {
     ) -> AppState {
         AppState {
             store,
-            published: Arc::new(RwLock::new(published)),
+            published: Arc::new(RwLock::new(Arc::new(published))),
             version,
             metrics,
             cache: Arc::default(),
@@ -130,19 +156,18 @@ impl AppState {
 
     /// Replaces what is published (after a reload) and drops cached renders.
     pub fn publish(&self, published: Published) {
-        *self.published.write().expect("published lock poisoned") = published;
+        *self.published.write().expect("published lock poisoned") = Arc::new(published);
         self.version.bump();
     }
 
     /// Records that a reload was refused, for /healthz and /readyz.
     pub fn set_reload_error(&self, error: Option<String>) {
-        self.published
-            .write()
-            .expect("published lock poisoned")
-            .reload_error = error;
+        let mut published = self.published.write().expect("published lock poisoned");
+        Arc::make_mut(&mut published).reload_error = error;
     }
 
-    fn published(&self) -> Published {
+    /// What is published now.
+    pub fn published(&self) -> Arc<Published> {
         self.published
             .read()
             .expect("published lock poisoned")
@@ -221,25 +246,25 @@ async fn output(
         {
             Ok(entries) => {
                 let body = render(&published, output, format, page, uri.query(), &entries);
-                CachedOutput::new(body, content_type(format), newest_change(&entries)).respond(
+                CachedOutput::new(body, content_type(format), newest_change(&entries)).respond_with(
                     &headers,
                     &method,
-                    published.max_age,
+                    &published.cache_control,
                 )
             }
             Err(e) => unavailable(&output.name, &e),
         };
     }
-    let key = format!("{}.{}", output.name, format.extension());
+    let path = uri.path();
     let version = state.version.current();
-    let mut cache = state.cache.lock().await;
-    let fresh = cache
-        .get(&key)
-        .filter(|(made_from, _)| *made_from == version)
-        .map(|(_, cached)| cached.clone());
-    let cached = match fresh {
+    let cached = match state.cache.fresh(path, version) {
         Some(cached) => cached,
         None => {
+            let _rendering = state.cache.rendering.lock().await;
+            // Another request may have rendered it while this one waited.
+            if let Some(cached) = state.cache.fresh(path, version) {
+                return cached.respond_with(&headers, &method, &published.cache_control);
+            }
             let entries = match state
                 .store
                 .entries(&output.filter, Page::Newest, published.max_entries)
@@ -249,22 +274,22 @@ async fn output(
                 Err(e) => return unavailable(&output.name, &e),
             };
             let last_modified = newest_change(&entries);
-            let (published, output) = (published.clone(), output.clone());
+            let (for_render, output) = (published.clone(), output.clone());
+            let render_key = format!("{}.{}", output.name, format.extension());
             // Rendering and compressing a large feed takes a while: keep it off the async workers.
             let cached = tokio::task::spawn_blocking(move || {
-                let body = render(&published, &output, format, Page::Newest, None, &entries);
+                let body = render(&for_render, &output, format, Page::Newest, None, &entries);
                 CachedOutput::new(body, content_type(format), last_modified)
             })
             .await
             .expect("rendering does not panic");
             let cached = Arc::new(cached);
-            cache.insert(key.clone(), (version, cached.clone()));
-            state.metrics.record_render(&key);
+            state.cache.insert(path, version, cached.clone());
+            state.metrics.record_render(&render_key);
             cached
         }
     };
-    drop(cache);
-    cached.respond(&headers, &method, published.max_age)
+    cached.respond_with(&headers, &method, &published.cache_control)
 }
 
 fn unavailable(name: &str, error: &crate::store::StoreError) -> Response {
@@ -374,7 +399,7 @@ async fn sources_opml(State(state): State<AppState>) -> Response {
 
 /// Liveness: the process answers. A refused reload is reported but is no reason to restart.
 async fn healthz(State(state): State<AppState>) -> String {
-    match state.published().reload_error {
+    match &state.published().reload_error {
         Some(error) => format!("ok\nlast reload refused, running config kept: {error}\n"),
         None => "ok\n".to_string(),
     }
@@ -385,7 +410,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if let Err(e) = state.store.ping().await {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}\n")).into_response();
     }
-    match state.published().reload_error {
+    match &state.published().reload_error {
         Some(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("config: last reload refused: {error}\n"),
