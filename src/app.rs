@@ -247,12 +247,16 @@ pub async fn poll_once_with_progress(
         None => settings.feeds.iter().collect(),
     };
     progress.start(feeds.len() as u64);
-    let poller = poller(settings, store)?;
+    let poller = poller(settings, store)?.batching_not_modified();
+    // One query for every feed's state instead of one per poll.
+    let names: Vec<&str> = feeds.iter().map(|f| f.source.name.as_str()).collect();
+    let mut states = store.feed_states(&names).await?;
     let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency));
     let mut polls = JoinSet::new();
     for (index, feed) in feeds.into_iter().enumerate() {
         let poller = poller.clone();
         let source = feed.source.clone();
+        let state = states.remove(&source.name);
         let next_due = feed
             .schedule
             .next_after(&chrono::Local::now())
@@ -263,7 +267,15 @@ pub async fn poll_once_with_progress(
                 .acquire_owned()
                 .await
                 .expect("semaphore is never closed");
-            (index, poller.poll(&source, next_due, PollMode::Now).await)
+            let report = match state {
+                Some(state) => {
+                    poller
+                        .poll_with_state(&source, state, next_due, PollMode::Now)
+                        .await
+                }
+                None => poller.poll(&source, next_due, PollMode::Now).await,
+            };
+            (index, report)
         });
     }
     let mut reports = Vec::new();
@@ -272,6 +284,8 @@ pub async fn poll_once_with_progress(
         progress.advance(1, &format!("{}: {}", report.feed, report.outcome));
         reports.push((index, report));
     }
+    // A failure here leaves those feeds as they were before this run.
+    poller.flush_not_modified().await?;
     reports.sort_by_key(|(index, _)| *index);
     progress.finish();
     Ok(reports.into_iter().map(|(_, report)| report).collect())

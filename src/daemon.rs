@@ -208,8 +208,9 @@ async fn reload(
     scheduler.stop().await;
     let restarted = start_scheduler(&new, store, observers, instance)?;
     state.publish(app::published(&new));
-    state.set_reload_error(None);
+    // The note goes first: whoever sees /readyz turn 200 also sees it gone.
     note_reload(store, None).await;
+    state.set_reload_error(None);
     info!(feeds = new.feeds.len(), "config reloaded");
     if old.rules.fingerprint() != new.rules.fingerprint() {
         // The items readers see now are re-cleaned with the new rules, in the background.

@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::pacing::{Failure, PacingPolicy};
 use crate::parse::{ParseInput, parse_source};
 use crate::politeness::HostGate;
-use crate::store::{FailureRecord, FeedState, PollSuccess, Store};
+use crate::store::{FailureRecord, FeedState, NotModifiedRecord, PollSuccess, Store};
 
 /// What one poll of one feed came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +107,10 @@ pub struct Poller {
     fetcher: Fetcher,
     store: Store,
     shared: PollRules,
+    /// When set, 304s are collected here and written together by
+    /// [`flush_not_modified`](Self::flush_not_modified) instead of one
+    /// commit each: a warm cycle of thousands of feeds is mostly 304s.
+    not_modified: Option<Arc<std::sync::Mutex<Vec<NotModifiedRecord>>>>,
 }
 
 impl Poller {
@@ -115,7 +119,26 @@ impl Poller {
             fetcher,
             store,
             shared,
+            not_modified: None,
         }
+    }
+
+    /// This poller, collecting 304s for one write at the end (`kabar poll`).
+    /// If that write never happens, the feeds simply keep their previous
+    /// poll times; nothing stored is lost.
+    pub fn batching_not_modified(mut self) -> Poller {
+        self.not_modified = Some(Arc::default());
+        self
+    }
+
+    /// Writes the 304s collected so far in one statement; returns how many.
+    pub async fn flush_not_modified(&self) -> Result<usize, crate::store::StoreError> {
+        let Some(batch) = &self.not_modified else {
+            return Ok(0);
+        };
+        let records = std::mem::take(&mut *batch.lock().expect("304 batch lock poisoned"));
+        self.store.record_not_modified(&records).await?;
+        Ok(records.len())
     }
 
     /// The per-host gate every poll of this poller goes through.
@@ -132,8 +155,33 @@ impl Poller {
         next_due: Option<DateTime<Utc>>,
         mode: PollMode,
     ) -> PollReport {
+        self.poll_from(feed, None, next_due, mode).await
+    }
+
+    /// [`poll`](Self::poll) with the feed's stored state already read, e.g.
+    /// by [`Store::feed_states`] for many feeds in one query.
+    #[tracing::instrument(name = "poll", skip_all, fields(feed = %feed.name))]
+    pub async fn poll_with_state(
+        &self,
+        feed: &FeedSource,
+        state: FeedState,
+        next_due: Option<DateTime<Utc>>,
+        mode: PollMode,
+    ) -> PollReport {
+        self.poll_from(feed, Some(state), next_due, mode).await
+    }
+
+    async fn poll_from(
+        &self,
+        feed: &FeedSource,
+        state: Option<FeedState>,
+        next_due: Option<DateTime<Utc>>,
+        mode: PollMode,
+    ) -> PollReport {
         let mut stats = FetchStats::default();
-        let outcome = self.poll_inner(feed, next_due, mode, &mut stats).await;
+        let outcome = self
+            .poll_inner(feed, state, next_due, mode, &mut stats)
+            .await;
         self.record_metrics(feed, &outcome, &stats);
         match &outcome {
             PollOutcome::Failed { kind, message } => {
@@ -193,13 +241,17 @@ impl Poller {
     async fn poll_inner(
         &self,
         feed: &FeedSource,
+        state: Option<FeedState>,
         next_due: Option<DateTime<Utc>>,
         mode: PollMode,
         stats: &mut FetchStats,
     ) -> PollOutcome {
-        let state = match self.store.feed_state(&feed.name).await {
-            Ok(state) => state,
-            Err(e) => return failed("store", e.to_string()),
+        let state = match state {
+            Some(state) => state,
+            None => match self.store.feed_state(&feed.name).await {
+                Ok(state) => state,
+                Err(e) => return failed("store", e.to_string()),
+            },
         };
         if let Some(reason) = &state.disabled_reason {
             return PollOutcome::Disabled {
@@ -224,11 +276,17 @@ impl Poller {
         let fetched = match fetched {
             Ok(FetchOutcome::NotModified { cache_hint }) => {
                 let not_before = self.shared.pacing.after_success(&[cache_hint], polled_at);
-                return match self
-                    .store
-                    .record_not_modified(state.id, polled_at, next_due, not_before)
-                    .await
-                {
+                let record = NotModifiedRecord {
+                    feed_id: state.id,
+                    polled_at,
+                    next_due,
+                    not_before,
+                };
+                if let Some(batch) = &self.not_modified {
+                    batch.lock().expect("304 batch lock poisoned").push(record);
+                    return PollOutcome::NotModified;
+                }
+                return match self.store.record_not_modified(&[record]).await {
                     Ok(()) => PollOutcome::NotModified,
                     Err(e) => failed("store", e.to_string()),
                 };

@@ -91,9 +91,18 @@ async fn second_poll_of_unchanged_feeds_adds_nothing() {
     assert_eq!(new, DISTINCT_ITEMS);
     assert_eq!(entry_count(&w.store).await, DISTINCT_ITEMS);
 
+    let before_second = chrono::Utc::now();
     let second = app::poll_once(&w.settings, &w.store, None).await.unwrap();
     for report in &second {
         assert_eq!(report.outcome, PollOutcome::NotModified, "{}", report.feed);
+        // The 304s are written together at the end of the run, and written.
+        let status = common::feed_status(&w.store, &report.feed).await;
+        assert!(
+            status.last_polled_at.unwrap() >= before_second,
+            "{}",
+            report.feed
+        );
+        assert!(status.next_due.is_some(), "{}", report.feed);
     }
     for (_, path, _, _) in FEEDS {
         assert_eq!(w.server.hits(path), 2, "{path}");

@@ -1,5 +1,6 @@
 //! PostgreSQL persistence: the only module with SQL, behind a narrow set of domain operations.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -151,6 +152,15 @@ pub struct PollSuccess<'a> {
     pub not_before: Option<DateTime<Utc>>,
 }
 
+/// A 304 to record on a feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotModifiedRecord {
+    pub feed_id: i64,
+    pub polled_at: DateTime<Utc>,
+    pub next_due: Option<DateTime<Utc>>,
+    pub not_before: Option<DateTime<Utc>>,
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -196,35 +206,44 @@ impl Store {
             .begin()
             .await
             .map_err(query_error("syncing feeds"))?;
-        for feed in feeds {
-            sqlx::query(
-                "INSERT INTO feeds (name, url, region, tags, active, host)
-                 VALUES ($1, $2, $3, $4, TRUE, $5)
-                 ON CONFLICT (name) DO UPDATE
-                 SET url = EXCLUDED.url, region = EXCLUDED.region, tags = EXCLUDED.tags,
-                     active = TRUE, host = EXCLUDED.host,
-                     -- a new URL is a new conversation with a server: forget old validators
-                     etag = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.etag END,
-                     last_modified = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.last_modified END,
-                     -- a disabled feed (410, failing for days) is enabled again by a new url
-                     state = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.state ELSE 'active' END,
-                     disabled_reason = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.disabled_reason END,
-                     not_before = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.not_before END,
-                     failing_since = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.failing_since END,
-                     consecutive_failures = CASE WHEN feeds.url = EXCLUDED.url
-                                                 THEN feeds.consecutive_failures ELSE 0 END",
-            )
-            .bind(&feed.name)
-            .bind(&feed.url)
-            .bind(&feed.region)
-            .bind(&feed.tags)
-            .bind(feed.host_key())
-            .execute(&mut *tx)
-            .await
-            .map_err(query_error("syncing feeds"))?;
-        }
+        // One statement for all feeds: a config of thousands of feeds syncs in
+        // one round trip, and rows that did not change are not rewritten.
         let names: Vec<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
-        sqlx::query("UPDATE feeds SET active = FALSE WHERE NOT (name = ANY($1))")
+        let urls: Vec<&str> = feeds.iter().map(|f| f.url.as_str()).collect();
+        let regions: Vec<&str> = feeds.iter().map(|f| f.region.as_str()).collect();
+        let tags: Vec<String> = feeds.iter().map(|f| join_list(&f.tags)).collect();
+        let hosts: Vec<String> = feeds.iter().map(FeedSource::host_key).collect();
+        sqlx::query(
+            "INSERT INTO feeds (name, url, region, tags, active, host)
+             SELECT n, u, r, string_to_array(t, chr(31)), TRUE, h
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                  AS x(n, u, r, t, h)
+             ON CONFLICT (name) DO UPDATE
+             SET url = EXCLUDED.url, region = EXCLUDED.region, tags = EXCLUDED.tags,
+                 active = TRUE, host = EXCLUDED.host,
+                 -- a new URL is a new conversation with a server: forget old validators
+                 etag = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.etag END,
+                 last_modified = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.last_modified END,
+                 -- a disabled feed (410, failing for days) is enabled again by a new url
+                 state = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.state ELSE 'active' END,
+                 disabled_reason = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.disabled_reason END,
+                 not_before = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.not_before END,
+                 failing_since = CASE WHEN feeds.url = EXCLUDED.url THEN feeds.failing_since END,
+                 consecutive_failures = CASE WHEN feeds.url = EXCLUDED.url
+                                             THEN feeds.consecutive_failures ELSE 0 END
+             WHERE (feeds.url, feeds.region, feeds.tags, feeds.active, feeds.host)
+                   IS DISTINCT FROM
+                   (EXCLUDED.url, EXCLUDED.region, EXCLUDED.tags, TRUE, EXCLUDED.host)",
+        )
+        .bind(&names)
+        .bind(&urls)
+        .bind(&regions)
+        .bind(&tags)
+        .bind(&hosts)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_error("syncing feeds"))?;
+        sqlx::query("UPDATE feeds SET active = FALSE WHERE active AND NOT (name = ANY($1))")
             .bind(&names)
             .execute(&mut *tx)
             .await
@@ -235,31 +254,48 @@ impl Store {
 
     /// The stored state of the feed called `name`.
     pub async fn feed_state(&self, name: &str) -> Result<FeedState, StoreError> {
-        let row = sqlx::query(
+        self.feed_states(&[name])
+            .await?
+            .remove(name)
+            .ok_or_else(|| StoreError::UnknownFeed(name.to_string()))
+    }
+
+    /// The stored states of the feeds called `names`, by name, in one query;
+    /// names not in the database are left out.
+    pub async fn feed_states(
+        &self,
+        names: &[&str],
+    ) -> Result<HashMap<String, FeedState>, StoreError> {
+        let rows = sqlx::query(
             "SELECT id, name, etag, last_modified, last_success_at, consecutive_failures,
                     CASE WHEN state = 'disabled' THEN COALESCE(disabled_reason, 'disabled') END
                         AS disabled_reason,
                     not_before, failing_since
-             FROM feeds WHERE name = $1",
+             FROM feeds WHERE name = ANY($1)",
         )
-        .bind(name)
-        .fetch_optional(&self.pool)
+        .bind(names)
+        .fetch_all(&self.pool)
         .await
-        .map_err(query_error("reading feed state"))?
-        .ok_or_else(|| StoreError::UnknownFeed(name.to_string()))?;
-        Ok(FeedState {
-            id: row.get("id"),
-            name: row.get("name"),
-            validators: Validators {
-                etag: row.get("etag"),
-                last_modified: row.get("last_modified"),
-            },
-            last_success_at: row.get("last_success_at"),
-            consecutive_failures: row.get("consecutive_failures"),
-            disabled_reason: row.get("disabled_reason"),
-            not_before: row.get("not_before"),
-            failing_since: row.get("failing_since"),
-        })
+        .map_err(query_error("reading feed state"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let state = FeedState {
+                    id: row.get("id"),
+                    name: row.get("name"),
+                    validators: Validators {
+                        etag: row.get("etag"),
+                        last_modified: row.get("last_modified"),
+                    },
+                    last_success_at: row.get("last_success_at"),
+                    consecutive_failures: row.get("consecutive_failures"),
+                    disabled_reason: row.get("disabled_reason"),
+                    not_before: row.get("not_before"),
+                    failing_since: row.get("failing_since"),
+                };
+                (state.name.clone(), state)
+            })
+            .collect())
     }
 
     /// Stores a successful poll: its items (deduplicated by key against
@@ -314,27 +350,35 @@ impl Store {
         })
     }
 
-    /// Records a 304: the feed is healthy and unchanged.
+    /// Records 304s: the feeds are healthy and unchanged. One statement for
+    /// any number of feeds.
     pub async fn record_not_modified(
         &self,
-        feed_id: i64,
-        polled_at: DateTime<Utc>,
-        next_due: Option<DateTime<Utc>>,
-        not_before: Option<DateTime<Utc>>,
+        records: &[NotModifiedRecord],
     ) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = records.iter().map(|r| r.feed_id).collect();
+        let polled: Vec<DateTime<Utc>> = records.iter().map(|r| r.polled_at).collect();
+        let due: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.next_due).collect();
+        let not_before: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.not_before).collect();
         sqlx::query(
-            "UPDATE feeds SET last_polled_at = $2, last_success_at = $2,
+            "UPDATE feeds f SET last_polled_at = x.polled, last_success_at = x.polled,
                 last_error_kind = NULL, last_error = NULL, last_error_at = NULL,
-                consecutive_failures = 0, failing_since = NULL, next_due = $3, not_before = $4
-             WHERE id = $1",
+                consecutive_failures = 0, failing_since = NULL,
+                next_due = x.due, not_before = x.not_before
+             FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
+                  AS x(id, polled, due, not_before)
+             WHERE f.id = x.id",
         )
-        .bind(feed_id)
-        .bind(polled_at)
-        .bind(next_due)
-        .bind(not_before)
+        .bind(&ids)
+        .bind(&polled)
+        .bind(&due)
+        .bind(&not_before)
         .execute(&self.pool)
         .await
-        .map_err(query_error("recording a not-modified poll"))?;
+        .map_err(query_error("recording not-modified polls"))?;
         Ok(())
     }
 
