@@ -8,7 +8,7 @@ ALTER TABLE feeds
     ADD COLUMN lease_owner  TEXT,
     ADD COLUMN leased_until TIMESTAMPTZ;
 
-CREATE INDEX feeds_due ON feeds (next_due) WHERE active;
+CREATE INDEX feeds_due ON feeds (next_due);
 
 CREATE TABLE host_leases (
     host           TEXT PRIMARY KEY,

@@ -1,6 +1,6 @@
 //! When a feed may be polled next: backoff after failures, Retry-After, publisher hints, disabling, tick jitter. Pure.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -113,9 +113,30 @@ pub fn tick_jitter(feed: &str, tick: DateTime<Utc>, max: Duration) -> Duration {
 
 /// A well-mixed number in 0.0..1.0 from `value`.
 fn spread(value: &impl Hash) -> f64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = StableHasher(0xcbf2_9ce4_8422_2325);
     value.hash(&mut hasher);
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// FNV-1a with a final avalanche (MurmurHash3's fmix64). Unlike
+/// `DefaultHasher`, whose algorithm may change between Rust releases, it gives
+/// the same number in every build, so kabar instances of different versions
+/// sharing a database still agree on each feed's jittered tick.
+struct StableHasher(u64);
+
+impl Hasher for StableHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        z = (z ^ (z >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        z ^ (z >> 33)
+    }
 }
 
 #[cfg(test)]
@@ -215,5 +236,24 @@ mod tests {
         let max = Duration::from_secs(30);
         assert_eq!(tick_jitter("a", tick, max), tick_jitter("a", tick, max));
         assert!(tick_jitter("a", tick, max) < max);
+    }
+
+    #[test]
+    fn tick_jitter_spreads_feeds_over_the_window() {
+        let tick = at("2026-11-27T10:00:00Z");
+        let max = Duration::from_secs(30);
+        let jitters: Vec<Duration> = (0..200)
+            .map(|i| tick_jitter(&format!("feed-{i}"), tick, max))
+            .collect();
+        let early = jitters.iter().filter(|j| **j < max / 4).count();
+        let late = jitters.iter().filter(|j| **j > max * 3 / 4).count();
+        assert!(
+            (25..=75).contains(&early),
+            "{early} of 200 in the first quarter"
+        );
+        assert!(
+            (25..=75).contains(&late),
+            "{late} of 200 in the last quarter"
+        );
     }
 }

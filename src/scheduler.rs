@@ -59,11 +59,18 @@ pub fn instance_name() -> String {
     format!("{host}:{}:{started:06}", std::process::id())
 }
 
-/// The next tick of `feed`'s schedule after now, spread by the tick jitter.
-/// Every instance computes the same time for the same feed and tick.
-fn next_due(feed: &FeedSettings, tick_jitter: Duration) -> Option<DateTime<Utc>> {
+/// The next tick of `feed`'s schedule after `after`, spread by the tick
+/// jitter. Every instance computes the same time for the same feed and tick.
+fn next_due(
+    feed: &FeedSettings,
+    after: DateTime<Utc>,
+    tick_jitter: Duration,
+) -> Option<DateTime<Utc>> {
     // Schedules are evaluated in the machine's local time, as crontab does.
-    let tick = feed.schedule.next_after(&Local::now())?.with_timezone(&Utc);
+    let tick = feed
+        .schedule
+        .next_after(&after.with_timezone(&Local))?
+        .with_timezone(&Utc);
     let jitter = pacing::tick_jitter(&feed.source.name, tick, tick_jitter);
     Some(tick + chrono::Duration::from_std(jitter).unwrap_or_default())
 }
@@ -91,7 +98,15 @@ pub async fn run(
     let in_flight: InFlight = Arc::default();
     let mut polls = JoinSet::new();
     let mut planned = false;
-    let mut last_renewal = tokio::time::Instant::now();
+    // Its own task, so that renewals keep their rhythm while this loop waits
+    // on the database, and go on while polls drain after `stop`.
+    let renewals_stop = CancellationToken::new();
+    let renewals = tokio::spawn(renew_leases(
+        store.clone(),
+        options.clone(),
+        in_flight.clone(),
+        renewals_stop.clone(),
+    ));
     let mut second = tokio::time::interval(Duration::from_secs(1));
     second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -106,10 +121,6 @@ pub async fn run(
                 heartbeat.beat();
                 if !planned {
                     planned = plan(&store, &feeds, options.tick_jitter).await;
-                }
-                if last_renewal.elapsed() >= options.lease / 3 {
-                    renew(&store, &options, &in_flight).await;
-                    last_renewal = tokio::time::Instant::now();
                 }
                 let free = permits.available_permits();
                 if !planned || free == 0 {
@@ -128,17 +139,14 @@ pub async fn run(
                         .clone()
                         .try_acquire_owned()
                         .expect("no more claims than free permits");
-                    in_flight
-                        .lock()
-                        .expect("in-flight lock poisoned")
-                        .insert(claim.feed_id, claim.host.clone());
+                    let tracked = InFlightPoll::track(&in_flight, &claim);
                     polls.spawn(poll_claimed(
                         poller.clone(),
                         store.clone(),
                         feed,
                         claim,
                         options.clone(),
-                        in_flight.clone(),
+                        tracked,
                         permit,
                     ));
                 }
@@ -157,6 +165,10 @@ pub async fn run(
         polls.abort_all();
         while polls.join_next().await.is_some() {}
     }
+    renewals_stop.cancel();
+    if let Err(e) = renewals.await {
+        warn!("the lease renewal task ended abnormally: {e}");
+    }
     // Cancelled polls' feeds stay due, for another instance or the next start.
     if let Err(e) = store.release_all_leases(&options.owner).await {
         warn!("cannot give up leases; other instances take them over when they expire: {e}");
@@ -166,9 +178,10 @@ pub async fn run(
 
 /// Records every feed's next due time; false when the database refused.
 async fn plan(store: &Store, feeds: &HashMap<String, FeedSettings>, tick_jitter: Duration) -> bool {
-    let plans: Vec<(String, DateTime<Utc>)> = feeds
+    let now = Utc::now();
+    let mut plans: Vec<(String, DateTime<Utc>)> = feeds
         .values()
-        .filter_map(|feed| match next_due(feed, tick_jitter) {
+        .filter_map(|feed| match next_due(feed, now, tick_jitter) {
             Some(due) => Some((feed.source.name.clone(), due)),
             None => {
                 warn!(feed = %feed.source.name, schedule = feed.schedule.expression(), "schedule never fires again");
@@ -176,6 +189,8 @@ async fn plan(store: &Store, feeds: &HashMap<String, FeedSettings>, tick_jitter:
             }
         })
         .collect();
+    // Rows are locked in one order by every instance: no deadlock between them.
+    plans.sort();
     match store.plan_due(&plans).await {
         Ok(()) => true,
         Err(e) => {
@@ -185,21 +200,70 @@ async fn plan(store: &Store, feeds: &HashMap<String, FeedSettings>, tick_jitter:
     }
 }
 
-async fn renew(store: &Store, options: &SchedulerOptions, in_flight: &InFlight) {
-    let (ids, hosts): (Vec<i64>, Vec<String>) = in_flight
-        .lock()
-        .expect("in-flight lock poisoned")
-        .iter()
-        .map(|(id, host)| (*id, host.clone()))
-        .unzip();
-    if ids.is_empty() {
-        return;
+/// Renews the leases of polls in flight every third of the lease, until
+/// `stop`, and says when one was lost (renewed too late, so another instance
+/// may have claimed the feed).
+async fn renew_leases(
+    store: Store,
+    options: SchedulerOptions,
+    in_flight: InFlight,
+    stop: CancellationToken,
+) {
+    let mut every = tokio::time::interval(options.lease / 3);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let (ids, hosts): (Vec<i64>, Vec<String>) = in_flight
+            .lock()
+            .expect("in-flight lock poisoned")
+            .iter()
+            .map(|(id, host)| (*id, host.clone()))
+            .unzip();
+        if ids.is_empty() {
+            continue;
+        }
+        match store
+            .renew_leases(&options.owner, &ids, &hosts, options.lease)
+            .await
+        {
+            Ok(renewed) if renewed.len() < ids.len() => warn!(
+                lost = ids.len() - renewed.len(),
+                "leases of polls in flight ran out before renewal; another instance may poll those feeds too (is the database slow, or defaults.lease too short?)"
+            ),
+            Ok(_) => {}
+            Err(e) => warn!("cannot renew leases of polls in flight: {e}"),
+        }
     }
-    if let Err(e) = store
-        .renew_leases(&options.owner, &ids, &hosts, options.lease)
-        .await
-    {
-        warn!("cannot renew leases of polls in flight: {e}");
+}
+
+/// A claimed feed's entry in the in-flight table, removed however its poll
+/// ends (even by a panic), so its lease is never renewed for ever.
+struct InFlightPoll {
+    in_flight: InFlight,
+    feed_id: i64,
+}
+
+impl InFlightPoll {
+    fn track(in_flight: &InFlight, claim: &Claim) -> InFlightPoll {
+        in_flight
+            .lock()
+            .expect("in-flight lock poisoned")
+            .insert(claim.feed_id, claim.host.clone());
+        InFlightPoll {
+            in_flight: in_flight.clone(),
+            feed_id: claim.feed_id,
+        }
+    }
+}
+
+impl Drop for InFlightPoll {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.remove(&self.feed_id);
+        }
     }
 }
 
@@ -209,14 +273,17 @@ async fn poll_claimed(
     feed: FeedSettings,
     claim: Claim,
     options: SchedulerOptions,
-    in_flight: InFlight,
+    tracked: InFlightPoll,
     _permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     if claim.host_changed_hands {
         debug!(host = %claim.host, "host taken over from another instance");
         poller.host_gate().quiet_from_now(&claim.host);
     }
-    let following = next_due(&feed, options.tick_jitter);
+    // After the due time as the database saw it, not only this machine's
+    // clock: a clock running behind must not plan the same tick again.
+    let after = claim.due.map_or(Utc::now(), |due| due.max(Utc::now()));
+    let following = next_due(&feed, after, options.tick_jitter);
     // A poll in flight is allowed to finish: its transaction is all or nothing.
     poller
         .poll(&feed.source, following, PollMode::Scheduled)
@@ -227,8 +294,5 @@ async fn poll_claimed(
     {
         warn!(feed = %claim.name, "cannot release the feed's lease; it expires on its own: {e}");
     }
-    in_flight
-        .lock()
-        .expect("in-flight lock poisoned")
-        .remove(&claim.feed_id);
+    drop(tracked);
 }

@@ -35,6 +35,19 @@ pub enum StoreError {
     UnknownFeed(String),
 }
 
+impl StoreError {
+    /// PostgreSQL aborted the statement to break a deadlock; it may simply be retried.
+    fn is_deadlock(&self) -> bool {
+        match self {
+            StoreError::Query {
+                source: sqlx::Error::Database(db),
+                ..
+            } => db.code().as_deref() == Some("40P01"),
+            _ => false,
+        }
+    }
+}
+
 fn query_error(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { action, source }
 }
@@ -201,6 +214,21 @@ impl Store {
     /// changed ones by name, and marks feeds no longer configured inactive
     /// (their items stay, so entries never vanish from under readers).
     pub async fn sync_feeds(&self, feeds: &[FeedSource]) -> Result<(), StoreError> {
+        // Rows are locked in name order, as by every instance; and should
+        // another instance's statement still lock them in another order (and
+        // PostgreSQL break the deadlock by failing this one), try again.
+        let mut sorted: Vec<&FeedSource> = feeds.iter().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut attempt = 1;
+        loop {
+            match self.sync_feeds_once(&sorted).await {
+                Err(e) if e.is_deadlock() && attempt < 3 => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    async fn sync_feeds_once(&self, feeds: &[&FeedSource]) -> Result<(), StoreError> {
         let mut tx = self
             .pool
             .begin()
@@ -212,7 +240,7 @@ impl Store {
         let urls: Vec<&str> = feeds.iter().map(|f| f.url.as_str()).collect();
         let regions: Vec<&str> = feeds.iter().map(|f| f.region.as_str()).collect();
         let tags: Vec<String> = feeds.iter().map(|f| join_list(&f.tags)).collect();
-        let hosts: Vec<String> = feeds.iter().map(FeedSource::host_key).collect();
+        let hosts: Vec<String> = feeds.iter().map(|f| f.host_key()).collect();
         sqlx::query(
             "INSERT INTO feeds (name, url, region, tags, active, host)
              SELECT n, u, r, string_to_array(t, chr(31)), TRUE, h
@@ -370,7 +398,8 @@ impl Store {
                 next_due = x.due, not_before = x.not_before
              FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
                   AS x(id, polled, due, not_before)
-             WHERE f.id = x.id",
+             -- A batch written late must not undo a newer poll's record (its backoff).
+             WHERE f.id = x.id AND (f.last_polled_at IS NULL OR f.last_polled_at <= x.polled)",
         )
         .bind(&ids)
         .bind(&polled)
@@ -475,7 +504,9 @@ impl Store {
             "WITH due AS (
                  SELECT f.id, f.host, f.next_due
                  FROM feeds f
-                 WHERE f.active AND f.name = ANY($2) AND f.next_due <= now()
+                 -- Not `active`: that flag follows whichever instance synced
+                 -- last; each instance polls the feeds of its own config.
+                 WHERE f.name = ANY($2) AND f.next_due <= now()
                    AND (f.leased_until IS NULL OR f.leased_until < now())
                    AND NOT EXISTS (
                        SELECT 1 FROM host_leases h
@@ -488,7 +519,9 @@ impl Store {
                  -- The unique host key decides a race between instances: the loser's
                  -- update finds the winner's live lease and returns nothing.
                  INSERT INTO host_leases AS h (host, owner, leased_until)
+                 -- In host order, as every instance does: no deadlock between them.
                  SELECT DISTINCT host, $1, now() + make_interval(secs => $4) FROM due
+                 ORDER BY host
                  ON CONFLICT (host) DO UPDATE
                      SET owner = EXCLUDED.owner, leased_until = EXCLUDED.leased_until,
                          previous_owner = h.owner
@@ -523,23 +556,26 @@ impl Store {
     }
 
     /// Extends `owner`'s leases on the feeds it is polling and on their hosts.
+    /// Returns the feeds whose lease was renewed: one missing was claimed by
+    /// another instance after this one's lease ran out.
     pub async fn renew_leases(
         &self,
         owner: &str,
         feed_ids: &[i64],
         hosts: &[String],
         lease: Duration,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let action = "renewing leases";
         let mut tx = self.pool.begin().await.map_err(query_error(action))?;
-        sqlx::query(
+        let renewed: Vec<i64> = sqlx::query_scalar(
             "UPDATE feeds SET leased_until = now() + make_interval(secs => $3)
-             WHERE lease_owner = $1 AND id = ANY($2)",
+             WHERE lease_owner = $1 AND id = ANY($2)
+             RETURNING id",
         )
         .bind(owner)
         .bind(feed_ids)
         .bind(lease.as_secs_f64())
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(query_error(action))?;
         sqlx::query(
@@ -553,7 +589,7 @@ impl Store {
         .await
         .map_err(query_error(action))?;
         tx.commit().await.map_err(query_error(action))?;
-        Ok(())
+        Ok(renewed)
     }
 
     /// Ends `owner`'s lease on a feed whose poll is over, and sets when it is
