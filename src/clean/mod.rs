@@ -13,7 +13,7 @@ pub mod title;
 
 use std::sync::LazyLock;
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 use url::Url;
 
 pub use boilerplate::{Metadata, Removal};
@@ -70,9 +70,9 @@ pub fn clean_item(raw: &RawItem, item_url: &Url, rules: &RuleBook) -> CleanedIte
         raw.authors.clone()
     };
     CleanedItem {
-        title: nfc(&title),
+        title: nfc(title),
         content_html,
-        summary: summary.map(|s| nfc(&s)),
+        summary: summary.map(nfc),
         authors,
         metadata,
         removals,
@@ -89,11 +89,18 @@ fn clean_html(
     let body = html::unescape_if_escaped(&body);
     let stripped = boilerplate::strip(&body, networks);
     let safe = html::sanitize(&stripped.html, item_url);
-    (nfc(&safe), stripped.metadata, stripped.removals)
+    (nfc(safe), stripped.metadata, stripped.removals)
 }
 
-fn nfc(text: &str) -> String {
-    text.nfc().collect()
+/// Unicode NFC of `text`. Most text already is NFC (all ASCII text is), and
+/// the standard's quick check proves it without normalizing: a `Yes` answer
+/// means normalizing would return the text unchanged, so it is kept as it is.
+fn nfc(text: String) -> String {
+    if text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        text
+    } else {
+        text.nfc().collect()
+    }
 }
 
 /// Sanitizes HTML with the allowlist; relative URLs resolve against `base`.
