@@ -62,8 +62,20 @@ impl Block {
         self.text_chars > 0 && self.link_chars * 10 >= self.text_chars * 9
     }
 
+    /// Same as `!has_media && text().is_empty()`, without building the text:
+    /// collapsed text is empty exactly when every character is one that
+    /// `collapse_whitespace` drops.
     pub fn is_empty(&self) -> bool {
-        !self.has_media && self.text().is_empty()
+        if self.has_media {
+            return false;
+        }
+        if self.atomic {
+            return is_blank(&self.atomic_text);
+        }
+        self.segs.iter().all(|s| match s {
+            Seg::Text(t) => is_blank(t),
+            Seg::Markup(_) => true,
+        })
     }
 
     /// Removes the first `count` characters of the block's collapsed text,
@@ -122,6 +134,13 @@ impl Block {
             format!("<{0}>{inner}</{0}>", self.tag)
         }
     }
+}
+
+/// Whether `crate::text::collapse_whitespace` makes `text` empty: it keeps
+/// every character but these.
+fn is_blank(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || matches!(c, '\u{A0}' | '\u{200B}' | '\u{FEFF}'))
 }
 
 /// Elements dropped with everything inside them.
