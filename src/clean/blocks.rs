@@ -54,7 +54,11 @@ impl Block {
                 Seg::Markup(_) => None,
             })
             .collect();
-        crate::text::collapse_whitespace(&joined)
+        if is_collapsed(&joined) {
+            joined
+        } else {
+            crate::text::collapse_whitespace(&joined)
+        }
     }
 
     /// True when all of the block's text is link text (a "related articles" line).
@@ -121,19 +125,54 @@ impl Block {
 
     /// The block as HTML.
     pub fn to_html(&self) -> String {
-        let mut inner = String::new();
+        let mut html = String::new();
+        self.write_html(&mut html);
+        html
+    }
+
+    /// Appends the block as HTML (what `to_html` returns) to `out`.
+    pub fn write_html(&self, out: &mut String) {
+        if !self.atomic {
+            out.push('<');
+            out.push_str(&self.tag);
+            out.push('>');
+        }
         for seg in &self.segs {
             match seg {
-                Seg::Text(t) => escape_text_into(t, &mut inner),
-                Seg::Markup(m) => inner.push_str(m),
+                Seg::Text(t) => escape_text_into(t, out),
+                Seg::Markup(m) => out.push_str(m),
             }
         }
-        if self.atomic {
-            inner
-        } else {
-            format!("<{0}>{inner}</{0}>", self.tag)
+        if !self.atomic {
+            out.push_str("</");
+            out.push_str(&self.tag);
+            out.push('>');
         }
     }
+}
+
+/// Whether `crate::text::collapse_whitespace` would return `text` unchanged:
+/// no white space at either end, only single ASCII spaces inside, and none
+/// of the other characters it treats as space.
+fn is_collapsed(text: &str) -> bool {
+    if text.starts_with(' ') || text.ends_with(' ') {
+        return false;
+    }
+    let mut previous_space = false;
+    for c in text.chars() {
+        if c == ' ' {
+            if previous_space {
+                return false;
+            }
+            previous_space = true;
+            continue;
+        }
+        previous_space = false;
+        if c.is_whitespace() || matches!(c, '\u{A0}' | '\u{200B}' | '\u{FEFF}') {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether `crate::text::collapse_whitespace` makes `text` empty: it keeps
@@ -220,7 +259,8 @@ impl Builder {
         // A paragraph starts with text, and spaces split by dropped markup collapse
         // into one, so that cleaning its own output changes nothing.
         if self.current.text_chars == 0 || ends_in_space(&self.current.segs).unwrap_or(true) {
-            normalized = normalized.trim_start().to_string();
+            let leading = normalized.len() - normalized.trim_start().len();
+            normalized.drain(..leading);
         }
         if normalized.is_empty() {
             return;
@@ -328,6 +368,9 @@ static LINKS: std::sync::LazyLock<scraper::Selector> =
 
 /// Non-breaking, zero-width and other odd spaces become plain spaces; runs collapse.
 fn normalize_spaces(text: &str) -> String {
+    if is_normal_spaced(text) {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut previous_space = false;
     for c in text.chars() {
@@ -347,6 +390,31 @@ fn normalize_spaces(text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `normalize_spaces` would return `text` unchanged: no white space
+/// but single ASCII spaces, and none of the characters it drops.
+fn is_normal_spaced(text: &str) -> bool {
+    let mut previous_space = false;
+    for c in text.chars() {
+        if c == ' ' {
+            if previous_space {
+                return false;
+            }
+            previous_space = true;
+            continue;
+        }
+        previous_space = false;
+        if c.is_whitespace()
+            || matches!(
+                c,
+                '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{AD}'
+            )
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// Serializes an element and its subtree; images are fixed or dropped on the way.
@@ -471,25 +539,36 @@ fn image_tag(element: ElementRef<'_>) -> Option<String> {
 }
 
 fn escape_text_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
+    escape_into(text, out, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        _ => None,
+    });
 }
 
 fn escape_attr_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
+    escape_into(text, out, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'"' => Some("&quot;"),
+        _ => None,
+    });
+}
+
+/// Copies `text` to `out`, replacing the ASCII characters `entity` names; the
+/// runs in between are copied whole (an ASCII byte is always a whole character).
+fn escape_into(text: &str, out: &mut String, entity: impl Fn(u8) -> Option<&'static str>) {
+    out.reserve(text.len());
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        if let Some(replacement) = entity(byte) {
+            out.push_str(&text[start..index]);
+            out.push_str(replacement);
+            start = index + 1;
         }
     }
+    out.push_str(&text[start..]);
 }
 
 #[cfg(test)]

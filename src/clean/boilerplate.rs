@@ -169,13 +169,17 @@ pub fn strip(html: &str, networks: &[&Network]) -> Stripped {
         );
     }
 
-    let html = blocks
+    let mut html = String::with_capacity(html.len());
+    let kept = blocks
         .iter()
         .zip(&removed)
-        .filter(|(block, removed)| !**removed && !block.is_empty())
-        .map(|(block, _)| block.to_html())
-        .collect::<Vec<_>>()
-        .join("\n");
+        .filter(|(block, removed)| !**removed && !block.is_empty());
+    for (n, (block, _)) in kept.enumerate() {
+        if n > 0 {
+            html.push('\n');
+        }
+        block.write_html(&mut html);
+    }
     Stripped {
         html,
         metadata,
