@@ -91,6 +91,11 @@ pub fn strip(html: &str, networks: &[&Network]) -> Stripped {
                 let Action::Extract { pattern, field } = &rule.action else {
                     continue;
                 };
+                // Most lines match no rule: the plain test is much cheaper than
+                // finding capture groups, which only a matching line needs.
+                if !pattern.is_match(text) {
+                    continue;
+                }
                 let Some(captures) = pattern.captures(text) else {
                     continue;
                 };
