@@ -158,6 +158,11 @@ fn is_collapsed(text: &str) -> bool {
     if text.starts_with(' ') || text.ends_with(' ') {
         return false;
     }
+    if text.is_ascii() {
+        let bytes = text.as_bytes();
+        return !bytes.iter().any(|b| matches!(b, b'\t'..=b'\r'))
+            && !bytes.windows(2).any(|pair| pair == b"  ");
+    }
     let mut previous_space = false;
     for c in text.chars() {
         if c == ' ' {
@@ -265,7 +270,9 @@ impl Builder {
         if normalized.is_empty() {
             return;
         }
-        let chars = normalized.chars().filter(|c| !c.is_whitespace()).count();
+        // normalize_spaces leaves no white space but ASCII spaces.
+        let spaces = normalized.bytes().filter(|b| *b == b' ').count();
+        let chars = normalized.chars().count() - spaces;
         self.current.text_chars += chars;
         if self.link_depth > 0 {
             self.current.link_chars += chars;
@@ -395,6 +402,11 @@ fn normalize_spaces(text: &str) -> String {
 /// Whether `normalize_spaces` would return `text` unchanged: no white space
 /// but single ASCII spaces, and none of the characters it drops.
 fn is_normal_spaced(text: &str) -> bool {
+    if text.is_ascii() {
+        let bytes = text.as_bytes();
+        return !bytes.iter().any(|b| matches!(b, b'\t'..=b'\r'))
+            && !bytes.windows(2).any(|pair| pair == b"  ");
+    }
     let mut previous_space = false;
     for c in text.chars() {
         if c == ' ' {
