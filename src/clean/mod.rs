@@ -137,6 +137,12 @@ pub fn html_to_text(html: &str) -> String {
         builder.clean_content_tags(["script", "style"].into_iter().collect());
         builder
     });
+    // Without markup or entities (and without the NUL, CR and BOM that the
+    // parser drops or rewrites) the parser yields the text itself, which the
+    // serializer's escaping and decode_basic_entities give back unchanged.
+    if !html.contains(['<', '&', '\0', '\r', '\u{FEFF}']) {
+        return collapse_whitespace(&xml_chars_only(html));
+    }
     // Keep the words of dropped block elements apart ("<p>a</p><p>b</p>" -> "a b").
     let spaced = html.replace('<', " <");
     let escaped = TEXT_ONLY.clean(&spaced).to_string();
