@@ -84,8 +84,16 @@ pub fn strip(html: &str, networks: &[&Network]) -> Stripped {
     let mut removed = vec![false; blocks.len()];
     let mut metadata = Metadata::default();
     let texts: Vec<String> = blocks.iter().map(Block::text).collect();
+    // Lines that no line rule of any network can match skip the rule-by-rule tests.
+    let may_match: Vec<bool> = texts
+        .iter()
+        .map(|text| networks.iter().any(|n| n.may_match_line(text)))
+        .collect();
 
     for (index, text) in texts.iter().enumerate() {
+        if !may_match[index] {
+            continue;
+        }
         'rules: for network in networks {
             for rule in &network.rules {
                 let Action::Extract { pattern, field } = &rule.action else {
@@ -114,6 +122,9 @@ pub fn strip(html: &str, networks: &[&Network]) -> Stripped {
     }
 
     let cut = texts.iter().enumerate().find_map(|(index, text)| {
+        if !may_match[index] {
+            return None;
+        }
         networks.iter().find_map(|network| {
             network.rules.iter().find_map(|rule| match &rule.action {
                 Action::CutFrom(pattern) if pattern.is_match(text) => Some((index, *network, rule)),
@@ -133,7 +144,7 @@ pub fn strip(html: &str, networks: &[&Network]) -> Stripped {
 
     let mut index = 0;
     while index < blocks.len() {
-        if removed[index] {
+        if removed[index] || !may_match[index] {
             index += 1;
             continue;
         }
