@@ -85,14 +85,29 @@ thread_local! {
 
 /// Sanitizes `html`; relative URLs resolve against `base` (the item's URL).
 pub fn sanitize(html: &str, base: &Url) -> String {
-    let cleaned = SANITIZER.with_borrow_mut(|cached| match cached {
+    let document = SANITIZER.with_borrow_mut(|cached| match cached {
         Some(builder) => {
             builder.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()));
-            builder.clean(html).to_string()
+            builder.clean(html)
         }
-        None => cached.insert(sanitizer(base)).clean(html).to_string(),
+        None => cached.insert(sanitizer(base)).clean(html),
     });
-    remove_empty_inline(&cleaned).trim().to_string()
+    // What `document.to_string()` gives, serialized straight into one buffer.
+    let mut bytes = Vec::with_capacity(html.len());
+    document
+        .write_to(&mut bytes)
+        .expect("writing to a Vec does not fail");
+    let cleaned = String::from_utf8(bytes).expect("html5ever writes UTF-8");
+    let cleaned = match remove_empty_inline(&cleaned) {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(changed) => Some(changed),
+    }
+    .unwrap_or(cleaned);
+    if cleaned.trim().len() == cleaned.len() {
+        cleaned
+    } else {
+        cleaned.trim().to_string()
+    }
 }
 
 /// `<strong></strong>` and the like, left behind when a rule removed their text.
