@@ -54,7 +54,11 @@ impl Block {
                 Seg::Markup(_) => None,
             })
             .collect();
-        crate::text::collapse_whitespace(&joined)
+        if is_collapsed(&joined) {
+            joined
+        } else {
+            crate::text::collapse_whitespace(&joined)
+        }
     }
 
     /// True when all of the block's text is link text (a "related articles" line).
@@ -62,8 +66,20 @@ impl Block {
         self.text_chars > 0 && self.link_chars * 10 >= self.text_chars * 9
     }
 
+    /// Same as `!has_media && text().is_empty()`, without building the text:
+    /// collapsed text is empty exactly when every character is one that
+    /// `collapse_whitespace` drops.
     pub fn is_empty(&self) -> bool {
-        !self.has_media && self.text().is_empty()
+        if self.has_media {
+            return false;
+        }
+        if self.atomic {
+            return is_blank(&self.atomic_text);
+        }
+        self.segs.iter().all(|s| match s {
+            Seg::Text(t) => is_blank(t),
+            Seg::Markup(_) => true,
+        })
     }
 
     /// Removes the first `count` characters of the block's collapsed text,
@@ -109,19 +125,66 @@ impl Block {
 
     /// The block as HTML.
     pub fn to_html(&self) -> String {
-        let mut inner = String::new();
+        let mut html = String::new();
+        self.write_html(&mut html);
+        html
+    }
+
+    /// Appends the block as HTML (what `to_html` returns) to `out`.
+    pub fn write_html(&self, out: &mut String) {
+        if !self.atomic {
+            out.push('<');
+            out.push_str(&self.tag);
+            out.push('>');
+        }
         for seg in &self.segs {
             match seg {
-                Seg::Text(t) => escape_text_into(t, &mut inner),
-                Seg::Markup(m) => inner.push_str(m),
+                Seg::Text(t) => escape_text_into(t, out),
+                Seg::Markup(m) => out.push_str(m),
             }
         }
-        if self.atomic {
-            inner
-        } else {
-            format!("<{0}>{inner}</{0}>", self.tag)
+        if !self.atomic {
+            out.push_str("</");
+            out.push_str(&self.tag);
+            out.push('>');
         }
     }
+}
+
+/// Whether `crate::text::collapse_whitespace` would return `text` unchanged:
+/// no white space at either end, only single ASCII spaces inside, and none
+/// of the other characters it treats as space.
+fn is_collapsed(text: &str) -> bool {
+    if text.starts_with(' ') || text.ends_with(' ') {
+        return false;
+    }
+    if text.is_ascii() {
+        let bytes = text.as_bytes();
+        return !bytes.iter().any(|b| matches!(b, b'\t'..=b'\r'))
+            && !bytes.windows(2).any(|pair| pair == b"  ");
+    }
+    let mut previous_space = false;
+    for c in text.chars() {
+        if c == ' ' {
+            if previous_space {
+                return false;
+            }
+            previous_space = true;
+            continue;
+        }
+        previous_space = false;
+        if c.is_whitespace() || matches!(c, '\u{A0}' | '\u{200B}' | '\u{FEFF}') {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether `crate::text::collapse_whitespace` makes `text` empty: it keeps
+/// every character but these.
+fn is_blank(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || matches!(c, '\u{A0}' | '\u{200B}' | '\u{FEFF}'))
 }
 
 /// Elements dropped with everything inside them.
@@ -201,12 +264,15 @@ impl Builder {
         // A paragraph starts with text, and spaces split by dropped markup collapse
         // into one, so that cleaning its own output changes nothing.
         if self.current.text_chars == 0 || ends_in_space(&self.current.segs).unwrap_or(true) {
-            normalized = normalized.trim_start().to_string();
+            let leading = normalized.len() - normalized.trim_start().len();
+            normalized.drain(..leading);
         }
         if normalized.is_empty() {
             return;
         }
-        let chars = normalized.chars().filter(|c| !c.is_whitespace()).count();
+        // normalize_spaces leaves no white space but ASCII spaces.
+        let spaces = normalized.bytes().filter(|b| *b == b' ').count();
+        let chars = normalized.chars().count() - spaces;
         self.current.text_chars += chars;
         if self.link_depth > 0 {
             self.current.link_chars += chars;
@@ -309,6 +375,9 @@ static LINKS: std::sync::LazyLock<scraper::Selector> =
 
 /// Non-breaking, zero-width and other odd spaces become plain spaces; runs collapse.
 fn normalize_spaces(text: &str) -> String {
+    if is_normal_spaced(text) {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut previous_space = false;
     for c in text.chars() {
@@ -328,6 +397,36 @@ fn normalize_spaces(text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `normalize_spaces` would return `text` unchanged: no white space
+/// but single ASCII spaces, and none of the characters it drops.
+fn is_normal_spaced(text: &str) -> bool {
+    if text.is_ascii() {
+        let bytes = text.as_bytes();
+        return !bytes.iter().any(|b| matches!(b, b'\t'..=b'\r'))
+            && !bytes.windows(2).any(|pair| pair == b"  ");
+    }
+    let mut previous_space = false;
+    for c in text.chars() {
+        if c == ' ' {
+            if previous_space {
+                return false;
+            }
+            previous_space = true;
+            continue;
+        }
+        previous_space = false;
+        if c.is_whitespace()
+            || matches!(
+                c,
+                '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{AD}'
+            )
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// Serializes an element and its subtree; images are fixed or dropped on the way.
@@ -452,25 +551,36 @@ fn image_tag(element: ElementRef<'_>) -> Option<String> {
 }
 
 fn escape_text_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
+    escape_into(text, out, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        _ => None,
+    });
 }
 
 fn escape_attr_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
+    escape_into(text, out, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'"' => Some("&quot;"),
+        _ => None,
+    });
+}
+
+/// Copies `text` to `out`, replacing the ASCII characters `entity` names; the
+/// runs in between are copied whole (an ASCII byte is always a whole character).
+fn escape_into(text: &str, out: &mut String, entity: impl Fn(u8) -> Option<&'static str>) {
+    out.reserve(text.len());
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        if let Some(replacement) = entity(byte) {
+            out.push_str(&text[start..index]);
+            out.push_str(replacement);
+            start = index + 1;
         }
     }
+    out.push_str(&text[start..]);
 }
 
 #[cfg(test)]

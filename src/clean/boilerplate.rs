@@ -84,13 +84,26 @@ pub fn strip(html: &str, networks: &[&Network]) -> Stripped {
     let mut removed = vec![false; blocks.len()];
     let mut metadata = Metadata::default();
     let texts: Vec<String> = blocks.iter().map(Block::text).collect();
+    // Lines that no line rule of any network can match skip the rule-by-rule tests.
+    let may_match: Vec<bool> = texts
+        .iter()
+        .map(|text| networks.iter().any(|n| n.may_match_line(text)))
+        .collect();
 
     for (index, text) in texts.iter().enumerate() {
+        if !may_match[index] {
+            continue;
+        }
         'rules: for network in networks {
             for rule in &network.rules {
                 let Action::Extract { pattern, field } = &rule.action else {
                     continue;
                 };
+                // Most lines match no rule: the plain test is much cheaper than
+                // finding capture groups, which only a matching line needs.
+                if !pattern.is_match(text) {
+                    continue;
+                }
                 let Some(captures) = pattern.captures(text) else {
                     continue;
                 };
@@ -109,6 +122,9 @@ pub fn strip(html: &str, networks: &[&Network]) -> Stripped {
     }
 
     let cut = texts.iter().enumerate().find_map(|(index, text)| {
+        if !may_match[index] {
+            return None;
+        }
         networks.iter().find_map(|network| {
             network.rules.iter().find_map(|rule| match &rule.action {
                 Action::CutFrom(pattern) if pattern.is_match(text) => Some((index, *network, rule)),
@@ -128,7 +144,7 @@ pub fn strip(html: &str, networks: &[&Network]) -> Stripped {
 
     let mut index = 0;
     while index < blocks.len() {
-        if removed[index] {
+        if removed[index] || !may_match[index] {
             index += 1;
             continue;
         }
@@ -169,13 +185,17 @@ pub fn strip(html: &str, networks: &[&Network]) -> Stripped {
         );
     }
 
-    let html = blocks
+    let mut html = String::with_capacity(html.len());
+    let kept = blocks
         .iter()
         .zip(&removed)
-        .filter(|(block, removed)| !**removed && !block.is_empty())
-        .map(|(block, _)| block.to_html())
-        .collect::<Vec<_>>()
-        .join("\n");
+        .filter(|(block, removed)| !**removed && !block.is_empty());
+    for (n, (block, _)) in kept.enumerate() {
+        if n > 0 {
+            html.push('\n');
+        }
+        block.write_html(&mut html);
+    }
     Stripped {
         html,
         metadata,

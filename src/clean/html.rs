@@ -1,6 +1,7 @@
 //! HTML safety: the allowlist sanitizer, and recognising HTML that a feed escaped once too often.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
@@ -58,6 +59,7 @@ const TAGS: &[&str] = &[
 /// The sanitizer: only the tags above, only harmless attributes, only http(s) and
 /// mailto URLs. `data:` images are refused too: in feeds they are lazy-loading
 /// placeholders or inline blobs that bloat every reader's copy of the feed.
+/// Relative URLs resolve against `base`.
 fn sanitizer(base: &Url) -> ammonia::Builder<'static> {
     let mut builder = ammonia::Builder::empty();
     builder
@@ -74,10 +76,38 @@ fn sanitizer(base: &Url) -> ammonia::Builder<'static> {
     builder
 }
 
+thread_local! {
+    /// Building the sanitizer's tag and attribute sets costs more than many a
+    /// small item's cleaning, so each thread builds it once; only the base for
+    /// relative URLs changes from item to item.
+    static SANITIZER: RefCell<Option<ammonia::Builder<'static>>> = const { RefCell::new(None) };
+}
+
 /// Sanitizes `html`; relative URLs resolve against `base` (the item's URL).
 pub fn sanitize(html: &str, base: &Url) -> String {
-    let cleaned = sanitizer(base).clean(html).to_string();
-    remove_empty_inline(&cleaned).trim().to_string()
+    let document = SANITIZER.with_borrow_mut(|cached| match cached {
+        Some(builder) => {
+            builder.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()));
+            builder.clean(html)
+        }
+        None => cached.insert(sanitizer(base)).clean(html),
+    });
+    // What `document.to_string()` gives, serialized straight into one buffer.
+    let mut bytes = Vec::with_capacity(html.len());
+    document
+        .write_to(&mut bytes)
+        .expect("writing to a Vec does not fail");
+    let cleaned = String::from_utf8(bytes).expect("html5ever writes UTF-8");
+    let cleaned = match remove_empty_inline(&cleaned) {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(changed) => Some(changed),
+    }
+    .unwrap_or(cleaned);
+    if cleaned.trim().len() == cleaned.len() {
+        cleaned
+    } else {
+        cleaned.trim().to_string()
+    }
 }
 
 /// `<strong></strong>` and the like, left behind when a rule removed their text.

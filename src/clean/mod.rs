@@ -11,9 +11,10 @@ pub mod html;
 pub mod rules;
 pub mod title;
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 use url::Url;
 
 pub use boilerplate::{Metadata, Removal};
@@ -70,9 +71,9 @@ pub fn clean_item(raw: &RawItem, item_url: &Url, rules: &RuleBook) -> CleanedIte
         raw.authors.clone()
     };
     CleanedItem {
-        title: nfc(&title),
+        title: nfc(title),
         content_html,
-        summary: summary.map(|s| nfc(&s)),
+        summary: summary.map(nfc),
         authors,
         metadata,
         removals,
@@ -85,20 +86,48 @@ fn clean_html(
     item_url: &Url,
     networks: &[&rules::Network],
 ) -> (String, Metadata, Vec<Removal>) {
-    let body = strip_xml_forbidden(body);
+    let body = xml_chars_only(body);
     let body = html::unescape_if_escaped(&body);
     let stripped = boilerplate::strip(&body, networks);
     let safe = html::sanitize(&stripped.html, item_url);
-    (nfc(&safe), stripped.metadata, stripped.removals)
+    (nfc(safe), stripped.metadata, stripped.removals)
 }
 
-fn nfc(text: &str) -> String {
-    text.nfc().collect()
+/// Unicode NFC of `text`. Most text already is NFC (all ASCII text is), and
+/// the standard's quick check proves it without normalizing: a `Yes` answer
+/// means normalizing would return the text unchanged, so it is kept as it is.
+fn nfc(text: String) -> String {
+    if text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        text
+    } else {
+        text.nfc().collect()
+    }
 }
 
 /// Sanitizes HTML with the allowlist; relative URLs resolve against `base`.
 pub fn sanitize_html(html_text: &str, base: &Url) -> String {
-    html::sanitize(&strip_xml_forbidden(html_text), base)
+    html::sanitize(&xml_chars_only(html_text), base)
+}
+
+/// `strip_xml_forbidden`, with a byte scan first for the usual case of
+/// nothing to strip. The characters XML 1.0 forbids in a `&str` are the C0
+/// controls but tab, line feed and carriage return (each a single byte below
+/// 0x20 in UTF-8) and U+FFFE and U+FFFF (encoded EF BF BE and EF BF BF).
+fn xml_chars_only(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let forbidden = bytes.iter().enumerate().any(|(index, &byte)| match byte {
+        b'\t' | b'\n' | b'\r' => false,
+        0..0x20 => true,
+        0xEF => {
+            bytes.get(index + 1) == Some(&0xBF) && matches!(bytes.get(index + 2), Some(0xBE | 0xBF))
+        }
+        _ => false,
+    });
+    if forbidden {
+        strip_xml_forbidden(text)
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// Plain text of an HTML fragment, entities decoded and white space collapsed.
@@ -108,11 +137,17 @@ pub fn html_to_text(html: &str) -> String {
         builder.clean_content_tags(["script", "style"].into_iter().collect());
         builder
     });
+    // Without markup or entities (and without the NUL, CR and BOM that the
+    // parser drops or rewrites) the parser yields the text itself, which the
+    // serializer's escaping and decode_basic_entities give back unchanged.
+    if !html.contains(['<', '&', '\0', '\r', '\u{FEFF}']) {
+        return collapse_whitespace(&xml_chars_only(html));
+    }
     // Keep the words of dropped block elements apart ("<p>a</p><p>b</p>" -> "a b").
     let spaced = html.replace('<', " <");
     let escaped = TEXT_ONLY.clean(&spaced).to_string();
     let decoded = decode_basic_entities(&escaped);
-    collapse_whitespace(&strip_xml_forbidden(&decoded))
+    collapse_whitespace(&xml_chars_only(&decoded))
 }
 
 /// ammonia escapes only these characters in text (and writes U+00A0 as

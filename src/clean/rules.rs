@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use regex::{Regex, RegexBuilder};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use scraper::Selector;
 use serde::Deserialize;
 use thiserror::Error;
@@ -89,9 +89,21 @@ pub struct Network {
     pub datelines: Vec<Regex>,
     pub title_suffixes: Vec<Regex>,
     pub rules: Vec<Rule>,
+    /// Every line pattern of `rules` (remove_line, cut_from, extract) in one
+    /// set: a line none of them matches needs no rule-by-rule test. `None`
+    /// if the set could not be built; then every line is tested.
+    line_patterns: Option<RegexSet>,
 }
 
 impl Network {
+    /// False only if no remove_line, cut_from or extract pattern of this
+    /// network matches `text`.
+    pub fn may_match_line(&self, text: &str) -> bool {
+        self.line_patterns
+            .as_ref()
+            .is_none_or(|set| set.is_match(text))
+    }
+
     /// Whether this network's host patterns cover `host`: `*` matches all,
     /// `*.example.com` any subdomain of example.com, anything else exactly.
     pub fn matches_host(&self, host: &str) -> bool {
@@ -295,6 +307,17 @@ fn compile_file(name: &str, label: &str, text: &str) -> Result<Network, Vec<Rule
             Err(message) => errors.push(error(Some(rule_name), message)),
         }
     }
+    // The same patterns with the same options as compile_regex(_, true) gives
+    // each rule, so the set matches a line exactly when one of the rules does.
+    let line_patterns = RegexSetBuilder::new(rules.iter().filter_map(|rule| match &rule.action {
+        Action::RemoveLine { pattern, .. }
+        | Action::CutFrom(pattern)
+        | Action::Extract { pattern, .. } => Some(pattern.as_str()),
+        Action::RemoveElement(_) => None,
+    }))
+    .case_insensitive(true)
+    .build()
+    .ok();
     if errors.is_empty() {
         Ok(Network {
             name: name.to_string(),
@@ -304,6 +327,7 @@ fn compile_file(name: &str, label: &str, text: &str) -> Result<Network, Vec<Rule
             datelines,
             title_suffixes,
             rules,
+            line_patterns,
         })
     } else {
         Err(errors)
