@@ -200,6 +200,8 @@ const TRANSPARENT: &[&str] = &[
 ];
 /// Blocks whose lines become blocks of their own.
 const LINE_BLOCKS: &[&str] = &["p", "h1", "h2", "h3", "h4", "h5", "h6", "address"];
+/// Items of lists (kept whole): met alone, each becomes a paragraph.
+const LIST_ITEMS: &[&str] = &["li", "dt", "dd"];
 /// Blocks kept whole.
 const ATOMIC: &[&str] = &[
     "ul",
@@ -309,10 +311,18 @@ impl Builder {
                         self.walk(child, true);
                     }
                     self.flush();
-                } else if LINE_BLOCKS.contains(&name) {
+                } else if LINE_BLOCKS.contains(&name) || LIST_ITEMS.contains(&name) {
+                    // A list item outside its list (lists are kept whole, so
+                    // this is one) is a paragraph: alone it is not valid HTML,
+                    // and the sanitizer would move it on a second cleaning.
+                    let tag = if LIST_ITEMS.contains(&name) {
+                        "p"
+                    } else {
+                        name
+                    };
                     self.flush();
-                    let outer = std::mem::replace(&mut self.current_tag, name.to_string());
-                    self.current = Block::new(name);
+                    let outer = std::mem::replace(&mut self.current_tag, tag.to_string());
+                    self.current = Block::new(tag);
                     for child in node.children() {
                         self.walk(child, false);
                     }
@@ -351,6 +361,16 @@ impl Builder {
                         self.current.has_media = true;
                         self.current.segs.push(Seg::Markup(html));
                     }
+                } else if !super::html::is_allowed_tag(name) || holds_blocks(element_ref) {
+                    // The sanitizer would drop its tags and keep its content:
+                    // do so now, so that the blocks' text (and the trimming
+                    // of its ends) is the text readers get. An inline element
+                    // around paragraphs or lists (`<a>` around a list) would
+                    // be split over several blocks and rebuilt differently by
+                    // each cleaning; it loses its tags too.
+                    for child in node.children() {
+                        self.walk(child, top_level);
+                    }
                 } else {
                     // Inline element: keep its tag around its content.
                     let mut open = String::new();
@@ -368,6 +388,19 @@ impl Builder {
             _ => {}
         }
     }
+}
+
+/// Whether an element has paragraphs, lists or other blocks inside.
+fn holds_blocks(element: ElementRef<'_>) -> bool {
+    element.descendants().skip(1).any(|node| {
+        node.value().as_element().is_some_and(|e| {
+            let name = e.name();
+            TRANSPARENT.contains(&name)
+                || LINE_BLOCKS.contains(&name)
+                || LIST_ITEMS.contains(&name)
+                || ATOMIC.contains(&name)
+        })
+    })
 }
 
 static LINKS: std::sync::LazyLock<scraper::Selector> =

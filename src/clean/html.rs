@@ -56,6 +56,12 @@ const TAGS: &[&str] = &[
     "time",
 ];
 
+/// Whether the sanitizer keeps `name` (lower-case) as a tag; others lose
+/// their tags and keep their content.
+pub fn is_allowed_tag(name: &str) -> bool {
+    TAGS.contains(&name)
+}
+
 /// The sanitizer: only the tags above, only harmless attributes, only http(s) and
 /// mailto URLs. `data:` images are refused too: in feeds they are lazy-loading
 /// placeholders or inline blobs that bloat every reader's copy of the feed.

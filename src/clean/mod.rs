@@ -174,6 +174,24 @@ mod tests {
     }
 
     #[test]
+    fn list_items_outside_a_list_become_paragraphs_once_and_for_all() {
+        // html5ever reads `<a<ul>` as an element named "a<ul", which the
+        // sanitizer drops, leaving its list items without their list.
+        let raw = RawItem {
+            content: Some(r#"Tags<a<ul><li>Satu</li><li><a href="/b">Dua</a></li></ul>"#.into()),
+            ..RawItem::default()
+        };
+        let once = clean(&raw).content_html;
+        assert!(!once.contains("<li>"), "{once}");
+        assert!(once.contains("<p>Satu</p>"), "{once}");
+        let again = clean(&RawItem {
+            content: Some(once.clone()),
+            ..RawItem::default()
+        });
+        assert_eq!(again.content_html, once);
+    }
+
+    #[test]
     fn removes_scripts_handlers_and_javascript_urls() {
         let html = r#"<p onclick="x()">Isi <a href="javascript:alert(1)">tautan</a></p><script>alert(1)</script><iframe src="https://x"></iframe>"#;
         let out = sanitize_html(html, &base());
