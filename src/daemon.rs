@@ -159,6 +159,10 @@ pub async fn run(
                     Ok(new) => {
                         scheduler = reload(&settings, new.clone(), &store, &state, &observers, &instance, scheduler).await?;
                         retention_tx.send_replace(new.clone());
+                        notify::status(&format!(
+                            "polling {} feeds, serving {listen}",
+                            new.feeds.len()
+                        ));
                         settings = new;
                     }
                 }

@@ -52,11 +52,24 @@ impl Heartbeat {
 /// A name for this process's leases: host name, process id and start time,
 /// so that `kabar status` and the database say which instance holds what.
 pub fn instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".to_string());
+    let host = host_name().unwrap_or_else(|| "localhost".to_string());
     let started = Utc::now().timestamp_micros() % 1_000_000;
     format!("{host}:{}:{started:06}", std::process::id())
+}
+
+/// The machine's host name, from gethostname(2): the systemd unit's
+/// `ProcSubset=pid` hides `/proc/sys/kernel/hostname`.
+fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the pointer and length describe `buffer`, which outlives the call;
+    // gethostname writes at most that many bytes.
+    let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if result != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    let name = String::from_utf8_lossy(&buffer[..end]).trim().to_string();
+    (!name.is_empty()).then_some(name)
 }
 
 /// The next tick of `feed`'s schedule after `after`, spread by the tick
@@ -295,4 +308,18 @@ async fn poll_claimed(
         warn!(feed = %claim.name, "cannot release the feed's lease; it expires on its own: {e}");
     }
     drop(tracked);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_names_carry_the_host_name_and_process_id() {
+        let name = instance_name();
+        let parts: Vec<&str> = name.split(':').collect();
+        assert_eq!(parts.len(), 3, "{name}");
+        assert_eq!(Some(parts[0].to_string()), host_name());
+        assert_eq!(parts[1], std::process::id().to_string());
+    }
 }
