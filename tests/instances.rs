@@ -40,6 +40,14 @@ struct Instance {
     log: std::path::PathBuf,
 }
 
+impl Drop for Instance {
+    // A failing assertion must not leave daemons running after the test.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap().port()
