@@ -251,9 +251,20 @@ pub async fn poll_once_with_progress(
     // One query for every feed's state instead of one per poll.
     let names: Vec<&str> = feeds.iter().map(|f| f.source.name.as_str()).collect();
     let mut states = store.feed_states(&names).await?;
-    let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency));
     let mut polls = JoinSet::new();
+    let mut reports = Vec::with_capacity(feeds.len());
+    let mut record = |(index, report): (usize, PollReport)| {
+        progress.advance(1, &format!("{}: {}", report.feed, report.outcome));
+        reports.push((index, report));
+    };
     for (index, feed) in feeds.into_iter().enumerate() {
+        // At most `concurrency` polls exist at once: a task is only spawned
+        // when one has ended, so ten thousand feeds do not hold ten thousand
+        // poll futures in memory.
+        while polls.len() >= settings.concurrency {
+            let joined = polls.join_next().await.expect("the set is not empty");
+            record(joined.expect("a poll task panicked"));
+        }
         let poller = poller.clone();
         let source = feed.source.clone();
         let state = states.remove(&source.name);
@@ -261,12 +272,7 @@ pub async fn poll_once_with_progress(
             .schedule
             .next_after(&chrono::Local::now())
             .map(|t| t.with_timezone(&chrono::Utc));
-        let permits = permits.clone();
         polls.spawn(async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
             let report = match state {
                 Some(state) => {
                     poller
@@ -278,11 +284,8 @@ pub async fn poll_once_with_progress(
             (index, report)
         });
     }
-    let mut reports = Vec::new();
     while let Some(joined) = polls.join_next().await {
-        let (index, report) = joined.expect("a poll task panicked");
-        progress.advance(1, &format!("{}: {}", report.feed, report.outcome));
-        reports.push((index, report));
+        record(joined.expect("a poll task panicked"));
     }
     // A failure here leaves those feeds as they were before this run.
     poller.flush_not_modified().await?;
