@@ -556,3 +556,57 @@ async fn pruned_items_leave_tombstones_and_do_not_come_back() {
     // Pruning again finds nothing more.
     assert_eq!(app::prune(&settings, &w.store).await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_sharing_many_items_in_opposite_orders_store_concurrently() {
+    // The same stories in eight feeds, half listing them oldest first and two
+    // newest first, polled at once: their inserts overlap in opposite orders.
+    let db = TestDb::create().await;
+    let server = FixtureServer::start().await;
+    let items: Vec<String> = (0..400)
+        .map(|i| {
+            format!(
+                "<item><title>Berita {i}</title><link>https://bersama.example/berita/{i}</link><description>Isi berita {i}.</description></item>"
+            )
+        })
+        .collect();
+    let feed = |items: &[String]| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Bersama</title>{}</channel></rss>",
+            items.concat()
+        )
+    };
+    let reversed: Vec<String> = items.iter().rev().cloned().collect();
+    let mut feeds = Vec::new();
+    for n in 0..8 {
+        let path = format!("/bersama-{n}/rss");
+        let body = if n % 2 == 0 {
+            feed(&items)
+        } else {
+            feed(&reversed)
+        };
+        server.set(&path, Route::feed(body));
+        feeds.push((format!("bersama-{n}"), server.url(&path)));
+    }
+    let feeds: Vec<(&str, String, &str)> = feeds
+        .iter()
+        .map(|(name, url)| (name.as_str(), url.clone(), "uji"))
+        .collect();
+    let text = common::config_with_defaults(
+        &db.url,
+        &feeds,
+        "concurrency = 8\nper_host_concurrency = 8\nper_host_interval = \"0s\"",
+    );
+    let settings = kabar::config::from_toml(&text).unwrap();
+    let store = app::open_store(&settings).await.unwrap();
+    let reports = app::poll_once(&settings, &store, None).await.unwrap();
+    let mut new = 0;
+    for report in &reports {
+        new += stored(report).1;
+    }
+    assert_eq!(
+        new, 400,
+        "each story stored once, by whichever poll came first"
+    );
+    assert_eq!(entry_count(&store).await, 400);
+}

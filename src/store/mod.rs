@@ -334,6 +334,23 @@ impl Store {
         feed_id: i64,
         poll: PollSuccess<'_>,
     ) -> Result<StoreCounts, StoreError> {
+        // Inserts are ordered so polls do not deadlock each other; should some
+        // other statement still make PostgreSQL break a deadlock by failing
+        // this transaction, it rolled back whole and is simply run again.
+        let mut attempt = 1;
+        loop {
+            match self.record_success_once(feed_id, &poll).await {
+                Err(e) if e.is_deadlock() && attempt < 3 => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    async fn record_success_once(
+        &self,
+        feed_id: i64,
+        poll: &PollSuccess<'_>,
+    ) -> Result<StoreCounts, StoreError> {
         let action = "storing a poll's items";
         let mut tx = self.pool.begin().await.map_err(query_error(action))?;
         let new = insert_items(&mut tx, feed_id, poll.polled_at, poll.items)
@@ -1126,6 +1143,9 @@ async fn insert_items(
                      $16::text[])
               AS x(k, u, t, g, p, up, s, c, a, cat, img, ctb, src, orig, dl, r)
          WHERE NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.key = x.k)
+         -- Every poll inserts in key order: two polls sharing items (the same
+         -- story in two feeds) then wait for each other, never deadlock.
+         ORDER BY x.k
          ON CONFLICT (key) DO NOTHING
          RETURNING key",
     )
