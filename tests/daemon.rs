@@ -315,15 +315,7 @@ async fn reload_applies_a_changed_config_and_refuses_an_invalid_one() {
 async fn a_reload_during_a_poll_lets_it_finish_keeps_serving_and_applies_retention() {
     let db = TestDb::create().await;
     let server = FixtureServer::start().await;
-    let body =
-        common::fixture("tribun-jabar.xml").replace("{base}", &format!("http://{}", server.addr));
-    server.set(
-        "/lambat/rss",
-        common::Route {
-            delay: Some(Duration::from_secs(3)),
-            ..common::Route::feed(body)
-        },
-    );
+    server.set_slow_fixture("/lambat/rss", "tribun-jabar.xml", Duration::from_secs(3));
     server.set_fixture("/antara/rss", "antara-jabar.xml");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kabar.toml");
@@ -475,15 +467,7 @@ async fn the_binary_notifies_systemd_and_stops_cleanly_on_sigterm() {
 async fn a_poll_cancelled_at_shutdown_stores_nothing() {
     let db = TestDb::create().await;
     let server = FixtureServer::start().await;
-    let body =
-        common::fixture("tribun-jabar.xml").replace("{base}", &format!("http://{}", server.addr));
-    server.set(
-        "/lambat/rss",
-        common::Route {
-            delay: Some(Duration::from_secs(5)),
-            ..common::Route::feed(body)
-        },
-    );
+    server.set_slow_fixture("/lambat/rss", "tribun-jabar.xml", Duration::from_secs(5));
     let settings = common::settings(
         &db.url,
         &[("lambat", server.url("/lambat/rss"), "jawa-barat")],

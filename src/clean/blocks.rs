@@ -159,9 +159,7 @@ fn is_collapsed(text: &str) -> bool {
         return false;
     }
     if text.is_ascii() {
-        let bytes = text.as_bytes();
-        return !bytes.iter().any(|b| matches!(b, b'\t'..=b'\r'))
-            && !bytes.windows(2).any(|pair| pair == b"  ");
+        return ascii_single_spaced(text.as_bytes());
     }
     let mut previous_space = false;
     for c in text.chars() {
@@ -432,13 +430,16 @@ fn normalize_spaces(text: &str) -> String {
     out
 }
 
+/// For ASCII text: no white space but ASCII spaces, and no two in a row.
+fn ascii_single_spaced(bytes: &[u8]) -> bool {
+    !bytes.iter().any(|b| matches!(b, b'\t'..=b'\r')) && !bytes.windows(2).any(|pair| pair == b"  ")
+}
+
 /// Whether `normalize_spaces` would return `text` unchanged: no white space
 /// but single ASCII spaces, and none of the characters it drops.
 fn is_normal_spaced(text: &str) -> bool {
     if text.is_ascii() {
-        let bytes = text.as_bytes();
-        return !bytes.iter().any(|b| matches!(b, b'\t'..=b'\r'))
-            && !bytes.windows(2).any(|pair| pair == b"  ");
+        return ascii_single_spaced(text.as_bytes());
     }
     let mut previous_space = false;
     for c in text.chars() {

@@ -161,6 +161,18 @@ impl FixtureServer {
         self.set(path, Route::feed(text));
     }
 
+    /// Like `set_fixture`, answering only after `delay`: a poll stays in flight that long.
+    pub fn set_slow_fixture(&self, path: &str, file: &str, delay: std::time::Duration) {
+        let text = fixture(file).replace("{base}", &format!("http://{}", self.addr));
+        self.set(
+            path,
+            Route {
+                delay: Some(delay),
+                ..Route::feed(text)
+            },
+        );
+    }
+
     pub fn hits(&self, path: &str) -> usize {
         *self.state.hits.lock().unwrap().get(path).unwrap_or(&0)
     }
