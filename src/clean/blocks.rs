@@ -158,24 +158,7 @@ fn is_collapsed(text: &str) -> bool {
     if text.starts_with(' ') || text.ends_with(' ') {
         return false;
     }
-    if text.is_ascii() {
-        return ascii_single_spaced(text.as_bytes());
-    }
-    let mut previous_space = false;
-    for c in text.chars() {
-        if c == ' ' {
-            if previous_space {
-                return false;
-            }
-            previous_space = true;
-            continue;
-        }
-        previous_space = false;
-        if c.is_whitespace() || matches!(c, '\u{A0}' | '\u{200B}' | '\u{FEFF}') {
-            return false;
-        }
-    }
-    true
+    single_spaced_without(text, |c| matches!(c, '\u{A0}' | '\u{200B}' | '\u{FEFF}'))
 }
 
 /// Whether `crate::text::collapse_whitespace` makes `text` empty: it keeps
@@ -430,14 +413,9 @@ fn normalize_spaces(text: &str) -> String {
     out
 }
 
-/// For ASCII text: no white space but ASCII spaces, and no two in a row.
-fn ascii_single_spaced(bytes: &[u8]) -> bool {
-    !bytes.iter().any(|b| matches!(b, b'\t'..=b'\r')) && !bytes.windows(2).any(|pair| pair == b"  ")
-}
-
-/// Whether `normalize_spaces` would return `text` unchanged: no white space
-/// but single ASCII spaces, and none of the characters it drops.
-fn is_normal_spaced(text: &str) -> bool {
+/// No white space but single ASCII spaces, and no character `odd` picks out
+/// (all of them are outside ASCII, so ASCII text takes a byte scan).
+fn single_spaced_without(text: &str, odd: impl Fn(char) -> bool) -> bool {
     if text.is_ascii() {
         return ascii_single_spaced(text.as_bytes());
     }
@@ -451,16 +429,27 @@ fn is_normal_spaced(text: &str) -> bool {
             continue;
         }
         previous_space = false;
-        if c.is_whitespace()
-            || matches!(
-                c,
-                '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{AD}'
-            )
-        {
+        if c.is_whitespace() || odd(c) {
             return false;
         }
     }
     true
+}
+
+/// For ASCII text: no white space but ASCII spaces, and no two in a row.
+fn ascii_single_spaced(bytes: &[u8]) -> bool {
+    !bytes.iter().any(|b| matches!(b, b'\t'..=b'\r')) && !bytes.windows(2).any(|pair| pair == b"  ")
+}
+
+/// Whether `normalize_spaces` would return `text` unchanged: no white space
+/// but single ASCII spaces, and none of the characters it drops.
+fn is_normal_spaced(text: &str) -> bool {
+    single_spaced_without(text, |c| {
+        matches!(
+            c,
+            '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{AD}'
+        )
+    })
 }
 
 /// Serializes an element and its subtree; images are fixed or dropped on the way.
