@@ -48,6 +48,22 @@ impl StoreError {
     }
 }
 
+/// Runs a transaction again (up to three times in all) when PostgreSQL
+/// aborted it to break a deadlock: it rolled back whole, so repeating it is safe.
+async fn retry_deadlocks<T, F, Fut>(mut transaction: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match transaction().await {
+            Err(e) if e.is_deadlock() && attempt < 3 => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
 fn query_error(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { action, source }
 }
@@ -219,13 +235,7 @@ impl Store {
         // PostgreSQL break the deadlock by failing this one), try again.
         let mut sorted: Vec<&FeedSource> = feeds.iter().collect();
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut attempt = 1;
-        loop {
-            match self.sync_feeds_once(&sorted).await {
-                Err(e) if e.is_deadlock() && attempt < 3 => attempt += 1,
-                result => return result,
-            }
-        }
+        retry_deadlocks(|| self.sync_feeds_once(&sorted)).await
     }
 
     async fn sync_feeds_once(&self, feeds: &[&FeedSource]) -> Result<(), StoreError> {
@@ -337,13 +347,7 @@ impl Store {
         // Inserts are ordered so polls do not deadlock each other; should some
         // other statement still make PostgreSQL break a deadlock by failing
         // this transaction, it rolled back whole and is simply run again.
-        let mut attempt = 1;
-        loop {
-            match self.record_success_once(feed_id, &poll).await {
-                Err(e) if e.is_deadlock() && attempt < 3 => attempt += 1,
-                result => return result,
-            }
-        }
+        retry_deadlocks(|| self.record_success_once(feed_id, &poll)).await
     }
 
     async fn record_success_once(
