@@ -135,10 +135,7 @@ pub async fn run(
     // A note from an earlier run no longer describes this config.
     note_reload(&store, None).await;
     notify::ready();
-    notify::status(&format!(
-        "polling {} feeds, serving {listen}",
-        settings.feeds.len()
-    ));
+    report_status(&settings, &listen);
 
     let mut settings = settings;
     loop {
@@ -159,10 +156,7 @@ pub async fn run(
                     Ok(new) => {
                         scheduler = reload(&settings, new.clone(), &store, &state, &observers, &instance, scheduler).await?;
                         retention_tx.send_replace(new.clone());
-                        notify::status(&format!(
-                            "polling {} feeds, serving {listen}",
-                            new.feeds.len()
-                        ));
+                        report_status(&new, &listen);
                         settings = new;
                     }
                 }
@@ -241,6 +235,14 @@ async fn reload(
         });
     }
     Ok(restarted)
+}
+
+/// The one-line status systemd shows for the unit.
+fn report_status(settings: &Settings, listen: &str) {
+    notify::status(&format!(
+        "polling {} feeds, serving {listen}",
+        settings.feeds.len()
+    ));
 }
 
 /// Leaves a refused reload (or clears it) where `kabar status` shows it.
