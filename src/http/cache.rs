@@ -113,13 +113,9 @@ impl CachedOutput {
     /// `If-None-Match` is evaluated when present, `If-Modified-Since` only
     /// otherwise (RFC 9110 §13.2.2); either can give 304. Other methods get
     /// 405. `Vary: Accept-Encoding` is on every answer, since the body (and so
-    /// the tag) depends on it.
-    pub fn respond(&self, request: &HeaderMap, method: &Method, max_age: Duration) -> Response {
-        self.respond_with(request, method, &cache_control(max_age))
-    }
-
-    /// [`respond`](Self::respond) with the `Cache-Control` value made once by the caller.
-    pub fn respond_with(
+    /// the tag) depends on it. `cache_control` is made once by the caller
+    /// (see [`cache_control`]), not per request.
+    pub fn respond(
         &self,
         request: &HeaderMap,
         method: &Method,
@@ -378,7 +374,7 @@ mod tests {
     }
 
     fn get(headers: &[(&'static str, &str)]) -> Response {
-        output().respond(&request(headers), &Method::GET, MAX_AGE)
+        output().respond(&request(headers), &Method::GET, &cache_control(MAX_AGE))
     }
 
     fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
@@ -538,7 +534,7 @@ mod tests {
     fn future_change_is_not_announced_as_last_modified() {
         let future = Utc::now() + chrono::Duration::days(1);
         let output = CachedOutput::new(BODY, "text/plain", future);
-        let response = output.respond(&HeaderMap::new(), &Method::GET, MAX_AGE);
+        let response = output.respond(&HeaderMap::new(), &Method::GET, &cache_control(MAX_AGE));
         let sent = httpdate::parse_http_date(header(&response, "last-modified").unwrap()).unwrap();
         assert!(sent <= SystemTime::now());
     }
@@ -547,14 +543,14 @@ mod tests {
     fn a_future_change_answers_304_to_the_last_modified_it_sent() {
         let future = Utc::now() + chrono::Duration::days(1);
         let output = CachedOutput::new(BODY, "text/plain", future);
-        let first = output.respond(&HeaderMap::new(), &Method::GET, MAX_AGE);
+        let first = output.respond(&HeaderMap::new(), &Method::GET, &cache_control(MAX_AGE));
         let sent = header(&first, "last-modified").unwrap().to_string();
         // A reader polls again later; the date it was given still validates.
         std::thread::sleep(Duration::from_millis(1100));
         let again = output.respond(
             &request(&[("if-modified-since", &sent)]),
             &Method::GET,
-            MAX_AGE,
+            &cache_control(MAX_AGE),
         );
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(header(&again, "last-modified"), Some(sent.as_str()));
@@ -630,7 +626,7 @@ mod tests {
             let response = output.respond(
                 &request(&[("accept-encoding", accept)]),
                 &Method::HEAD,
-                MAX_AGE,
+                &cache_control(MAX_AGE),
             );
             assert_eq!(response.status(), StatusCode::OK);
             assert_eq!(
@@ -645,7 +641,7 @@ mod tests {
 
     #[test]
     fn other_methods_are_not_allowed() {
-        let response = output().respond(&HeaderMap::new(), &Method::POST, MAX_AGE);
+        let response = output().respond(&HeaderMap::new(), &Method::POST, &cache_control(MAX_AGE));
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(header(&response, "allow"), Some("GET, HEAD"));
         assert_eq!(header(&response, "vary"), Some("accept-encoding"));

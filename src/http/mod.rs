@@ -246,7 +246,7 @@ async fn output(
         {
             Ok(entries) => {
                 let body = render(&published, output, format, page, uri.query(), &entries);
-                CachedOutput::new(body, content_type(format), newest_change(&entries)).respond_with(
+                CachedOutput::new(body, content_type(format), newest_change(&entries)).respond(
                     &headers,
                     &method,
                     &published.cache_control,
@@ -263,7 +263,7 @@ async fn output(
             let _rendering = state.cache.rendering.lock().await;
             // Another request may have rendered it while this one waited.
             if let Some(cached) = state.cache.fresh(path, version) {
-                return cached.respond_with(&headers, &method, &published.cache_control);
+                return cached.respond(&headers, &method, &published.cache_control);
             }
             let entries = match state
                 .store
@@ -289,7 +289,7 @@ async fn output(
             cached
         }
     };
-    cached.respond_with(&headers, &method, &published.cache_control)
+    cached.respond(&headers, &method, &published.cache_control)
 }
 
 fn unavailable(name: &str, error: &crate::store::StoreError) -> Response {
