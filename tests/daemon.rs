@@ -13,6 +13,7 @@ use std::time::Duration;
 use common::{FixtureServer, TestDb, config_text};
 use kabar::app;
 use kabar::daemon::{self, Controls};
+use kabar::store::Store;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -72,6 +73,20 @@ async fn start(
     }
 }
 
+/// A fresh database with one feed, `tribun-jabar`, served by a fixture server.
+/// The database and server live as long as the returned values.
+async fn one_feed() -> (TestDb, FixtureServer, kabar::config::Settings, Store) {
+    let db = TestDb::create().await;
+    let server = FixtureServer::start().await;
+    server.set_fixture("/tribun/rss", "tribun-jabar.xml");
+    let settings = common::settings(
+        &db.url,
+        &[("tribun-jabar", server.url("/tribun/rss"), "jawa-barat")],
+    );
+    let store = app::open_store(&settings).await.unwrap();
+    (db, server, settings, store)
+}
+
 fn metric(text: &str, prefix: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(prefix))
@@ -85,14 +100,7 @@ fn metric(text: &str, prefix: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outputs_are_cached_with_validators_compression_and_head() {
-    let db = TestDb::create().await;
-    let server = FixtureServer::start().await;
-    server.set_fixture("/tribun/rss", "tribun-jabar.xml");
-    let settings = common::settings(
-        &db.url,
-        &[("tribun-jabar", server.url("/tribun/rss"), "jawa-barat")],
-    );
-    let store = app::open_store(&settings).await.unwrap();
+    let (_db, server, settings, store) = one_feed().await;
     app::poll_once(&settings, &store, None).await.unwrap();
     let daemon = start(settings.clone(), None).await;
 
@@ -185,14 +193,7 @@ async fn outputs_are_cached_with_validators_compression_and_head() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_a_known_poll() {
-    let db = TestDb::create().await;
-    let server = FixtureServer::start().await;
-    server.set_fixture("/tribun/rss", "tribun-jabar.xml");
-    let settings = common::settings(
-        &db.url,
-        &[("tribun-jabar", server.url("/tribun/rss"), "jawa-barat")],
-    );
-    let store = app::open_store(&settings).await.unwrap();
+    let (_db, _server, settings, store) = one_feed().await;
     let observers = app::Observers::default();
     let poller = app::poller_with(&settings, &store, &observers).unwrap();
     let source = settings.feed("tribun-jabar").unwrap().source.clone();
@@ -398,10 +399,7 @@ async fn the_binary_notifies_systemd_and_stops_cleanly_on_sigterm() {
     socket
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = common::free_port();
     let config = dir.path().join("kabar.toml");
     std::fs::write(
         &config,

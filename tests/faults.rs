@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FixtureServer, Route, TestDb, config_with_defaults, feed_status, fixture};
+use common::{FixtureServer, Route, TestDb, config_with_defaults, feed_status};
 use kabar::app;
 use kabar::poll::{PollMode, PollOutcome};
 
@@ -263,12 +263,10 @@ async fn one_host_never_sees_more_than_its_limit() {
 async fn publisher_hints_defer_scheduled_polls() {
     let db = TestDb::create().await;
     let server = FixtureServer::start().await;
-    let body = fixture("tribun-jabar.xml")
-        .replace("{base}", &format!("http://{}", server.addr))
-        .replace(
-            "<language>id</language>",
-            "<language>id</language><ttl>60</ttl>",
-        );
+    let body = server.fixture("tribun-jabar.xml").replace(
+        "<language>id</language>",
+        "<language>id</language><ttl>60</ttl>",
+    );
     server.set("/ttl/rss", Route::feed(body));
     server.set(
         "/cc/rss",

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{FixtureServer, Route, TestDb, config_with_defaults};
+use common::{FixtureServer, Route, TestDb, config_with_defaults, free_port};
 use sqlx::Row;
 
 /// The feeds' schedule period (`@every 4s`) and the lease, in seconds.
@@ -46,11 +46,6 @@ impl Drop for Instance {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
 }
 
 fn spawn_instance(dir: &Path, index: usize, config: &str) -> Instance {

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{FixtureServer, Route, TestDb, fixture, settings};
+use common::{FixtureServer, Route, TestDb, settings};
 use kabar::app;
 use kabar::config::Settings;
 use kabar::poll::{PollOutcome, PollReport};
@@ -116,7 +116,7 @@ async fn repolling_a_feed_without_validators_stores_nothing_twice() {
     let w = world().await;
     w.server.set(
         "/tribun/rss",
-        Route::feed(tribun_fixture(&w.server)).without_etag(),
+        Route::feed(w.server.fixture("tribun-jabar.xml")).without_etag(),
     );
     let only = Some("tribun-jabar");
     let first = app::poll_once(&w.settings, &w.store, only).await.unwrap();
@@ -126,10 +126,6 @@ async fn repolling_a_feed_without_validators_stores_nothing_twice() {
         assert_eq!(stored(&again[0]), (3, 0, 3));
     }
     assert_eq!(entry_count(&w.store).await, 3);
-}
-
-fn tribun_fixture(server: &FixtureServer) -> String {
-    fixture("tribun-jabar.xml").replace("{base}", &format!("http://{}", server.addr))
 }
 
 #[tokio::test]
@@ -529,7 +525,7 @@ async fn pruned_items_leave_tombstones_and_do_not_come_back() {
     let w = world().await;
     w.server.set(
         "/tribun/rss",
-        Route::feed(tribun_fixture(&w.server)).without_etag(),
+        Route::feed(w.server.fixture("tribun-jabar.xml")).without_etag(),
     );
     let only = Some("tribun-jabar");
     app::poll_once(&w.settings, &w.store, only).await.unwrap();

@@ -124,6 +124,12 @@ struct ServerState {
     max_in_flight: AtomicUsize,
 }
 
+/// A port on 127.0.0.1 that was free a moment ago, for a process the test starts.
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
 /// A real HTTP server on 127.0.0.1 serving fixture feeds.
 pub struct FixtureServer {
     pub addr: SocketAddr,
@@ -157,20 +163,23 @@ impl FixtureServer {
     /// Serves a fixture file from tests/fixtures at `path`, with the server's
     /// address substituted for `{base}` so item links point back here.
     pub fn set_fixture(&self, path: &str, file: &str) {
-        let text = fixture(file).replace("{base}", &format!("http://{}", self.addr));
-        self.set(path, Route::feed(text));
+        self.set(path, Route::feed(self.fixture(file)));
     }
 
     /// Like `set_fixture`, answering only after `delay`: a poll stays in flight that long.
     pub fn set_slow_fixture(&self, path: &str, file: &str, delay: std::time::Duration) {
-        let text = fixture(file).replace("{base}", &format!("http://{}", self.addr));
         self.set(
             path,
             Route {
                 delay: Some(delay),
-                ..Route::feed(text)
+                ..Route::feed(self.fixture(file))
             },
         );
+    }
+
+    /// A fixture file's text with this server's address for `{base}`.
+    pub fn fixture(&self, file: &str) -> String {
+        fixture(file).replace("{base}", &format!("http://{}", self.addr))
     }
 
     pub fn hits(&self, path: &str) -> usize {
