@@ -471,21 +471,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records when a feed is next due, as the scheduler planned it.
-    pub async fn set_next_due(
-        &self,
-        feed_id: i64,
-        next_due: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE feeds SET next_due = $2 WHERE id = $1")
-            .bind(feed_id)
-            .bind(next_due)
-            .execute(&self.pool)
-            .await
-            .map_err(query_error("recording the next due time"))?;
-        Ok(())
-    }
-
     /// Gives each feed a due time from its schedule: `due` when it has none,
     /// or when `due` is earlier (its schedule was made more frequent). A due
     /// time in the past stays, so a feed missed while no instance ran is
