@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Local, Utc};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -100,14 +99,11 @@ pub async fn run(
     heartbeat: Heartbeat,
     stop: CancellationToken,
 ) {
-    let feeds: Arc<HashMap<String, FeedSettings>> = Arc::new(
-        feeds
-            .into_iter()
-            .map(|f| (f.source.name.clone(), f))
-            .collect(),
-    );
+    let feeds: HashMap<String, FeedSettings> = feeds
+        .into_iter()
+        .map(|f| (f.source.name.clone(), f))
+        .collect();
     let names: Vec<String> = feeds.keys().cloned().collect();
-    let permits = Arc::new(Semaphore::new(options.concurrency));
     let in_flight: InFlight = Arc::default();
     let mut polls = JoinSet::new();
     let mut planned = false;
@@ -135,7 +131,9 @@ pub async fn run(
                 if !planned {
                     planned = plan(&store, &feeds, options.tick_jitter).await;
                 }
-                let free = permits.available_permits();
+                // Finished polls are joined as they end (the branch above), so
+                // the set holds exactly the polls in flight.
+                let free = options.concurrency.saturating_sub(polls.len());
                 if !planned || free == 0 {
                     continue;
                 }
@@ -148,10 +146,6 @@ pub async fn run(
                 };
                 for claim in claims {
                     let Some(feed) = feeds.get(&claim.name).cloned() else { continue };
-                    let permit = permits
-                        .clone()
-                        .try_acquire_owned()
-                        .expect("no more claims than free permits");
                     let tracked = InFlightPoll::track(&in_flight, &claim);
                     polls.spawn(poll_claimed(
                         poller.clone(),
@@ -160,7 +154,6 @@ pub async fn run(
                         claim,
                         options.clone(),
                         tracked,
-                        permit,
                     ));
                 }
             }
@@ -287,7 +280,6 @@ async fn poll_claimed(
     claim: Claim,
     options: SchedulerOptions,
     tracked: InFlightPoll,
-    _permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     if claim.host_changed_hands {
         debug!(host = %claim.host, "host taken over from another instance");
