@@ -188,6 +188,32 @@ async fn outputs_are_cached_with_validators_compression_and_head() {
             .len(),
         5
     );
+
+    // So do items pruned by another process (`kabar prune`'s code path).
+    let etag = daemon.get("/feed.atom", &[]).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut strict = settings.clone();
+    strict.retention.max_items_per_feed = Some(1);
+    assert_eq!(app::prune(&strict, &store).await.unwrap(), 4);
+    let mut pruned = None;
+    for _ in 0..100 {
+        let response = daemon.get("/feed.atom", &[("if-none-match", &etag)]).await;
+        if response.status() == 200 {
+            pruned = Some(response.bytes().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pruned = pruned.expect("the cached feed was invalidated by the prune");
+    assert_eq!(
+        feed_rs::parser::parse(pruned.as_ref())
+            .unwrap()
+            .entries
+            .len(),
+        1
+    );
     daemon.stop().await;
 }
 

@@ -885,8 +885,15 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await
-        .map_err(query_error("writing re-cleaned items"))?;
-        Ok(changed.rows_affected() as usize)
+        .map_err(query_error("writing re-cleaned items"))?
+        .rows_affected();
+        if changed > 0 {
+            // Cached outputs of every listening kabar now show stale text.
+            notify_items_changed(&self.pool)
+                .await
+                .map_err(query_error("announcing re-cleaned items"))?;
+        }
+        Ok(changed as usize)
     }
 
     /// Deletes items first seen before `older_than` and items beyond the
@@ -928,6 +935,12 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(query_error(action))?;
+        if pruned > 0 {
+            // Delivered at commit: cached outputs elsewhere still list the pruned items.
+            notify_items_changed(&mut *tx)
+                .await
+                .map_err(query_error(action))?;
+        }
         tx.commit().await.map_err(query_error(action))?;
         Ok(pruned)
     }
@@ -1006,14 +1019,6 @@ impl Store {
                 }
             }
         }
-    }
-
-    /// Announces that stored items changed outside a poll (re-clean, prune).
-    pub async fn announce_change(&self) -> Result<(), StoreError> {
-        notify_items_changed(&self.pool)
-            .await
-            .map_err(query_error("announcing changed items"))?;
-        Ok(())
     }
 
     /// Records (or with `None` clears) a note for admins under `topic`.
